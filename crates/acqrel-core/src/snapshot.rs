@@ -181,9 +181,11 @@ impl<T> Snapshot<T> {
     /// assert_eq!(**reader.load(), 2);
     /// ```
     pub fn reader(&self) -> SnapshotReader<'_, T> {
+        let cached = self.load_full();
         SnapshotReader {
             snapshot: self,
-            cached: self.load_full(),
+            cached_generation: cached.generation(),
+            cached,
         }
     }
 
@@ -582,6 +584,9 @@ impl<T: fmt::Debug> fmt::Debug for SnapshotRef<T> {
 pub struct SnapshotReader<'a, T> {
     snapshot: &'a Snapshot<T>,
     cached: SnapshotRef<T>,
+    /// `cached.generation()`, kept inline so the fast path compares against
+    /// a field of the reader instead of following the cached `Arc`.
+    cached_generation: u64,
 }
 
 impl<T> SnapshotReader<'_, T> {
@@ -599,7 +604,7 @@ impl<T> SnapshotReader<'_, T> {
     /// ```
     #[inline]
     pub fn load(&mut self) -> &SnapshotRef<T> {
-        if self.snapshot.generation() > self.cached.generation() {
+        if self.snapshot.generation() > self.cached_generation {
             self.reload();
         }
         &self.cached
@@ -611,6 +616,7 @@ impl<T> SnapshotReader<'_, T> {
         // published it (module `# Orderings`), so this load is at least as
         // new.
         self.cached = self.snapshot.load_full();
+        self.cached_generation = self.cached.generation();
     }
 }
 

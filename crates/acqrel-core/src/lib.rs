@@ -79,3 +79,27 @@ pub use crate::snapshot::{Snapshot, SnapshotGuard, SnapshotReader, SnapshotRef};
 pub use crate::stage_gate::{AdvanceError, Stage, StageGate};
 pub use crate::try_once::TryOnce;
 pub use crate::unique_clock::UniqueClock;
+
+/// The guide's pages, compiled and run as doc tests so their examples cannot
+/// drift from the API.
+#[cfg(doctest)]
+mod guide {
+    macro_rules! pages {
+        ($($name:ident => $path:literal),* $(,)?) => {
+            $(
+                #[doc = include_str!(concat!("../../../docs/patterns/", $path))]
+                struct $name;
+            )*
+        };
+    }
+
+    pages! {
+        Snapshot => "snapshot.md",
+        TryOnce => "try_once.md",
+        Latch => "latch.md",
+        GenerationSignal => "generation_signal.md",
+        Countdown => "countdown.md",
+        StageGate => "stage_gate.md",
+        Clock => "clock.md",
+    }
+}

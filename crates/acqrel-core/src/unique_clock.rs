@@ -120,6 +120,7 @@ impl<C: fmt::Debug> fmt::Debug for UniqueClock<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UniqueClock")
             .field("source", &self.source)
+            // Relaxed: a diagnostic snapshot; nothing is read through it.
             .field("last", &self.last.load(Ordering::Relaxed))
             .finish()
     }

@@ -21,12 +21,14 @@ fn waiter_sees_every_counters_work() {
             .map(|i| {
                 let (done, work) = (done.clone(), work.clone());
                 thread::spawn(move || {
+                    // Relaxed on purpose: the countdown must publish it.
                     work[i].store(1, Ordering::Relaxed);
                     done.count_down().unwrap();
                 })
             })
             .collect();
         done.wait();
+        // Relaxed: `wait` returning is the acquire under test.
         assert_eq!(work[0].load(Ordering::Relaxed), 1);
         assert_eq!(work[1].load(Ordering::Relaxed), 1);
         for w in workers {

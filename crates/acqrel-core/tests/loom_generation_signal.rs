@@ -47,11 +47,13 @@ fn fire_publishes_prior_writes() {
         let firer = {
             let (signal, data) = (signal.clone(), data.clone());
             thread::spawn(move || {
+                // Relaxed on purpose: `fire` must publish it.
                 data.store(7, Ordering::Relaxed);
                 signal.fire();
             })
         };
         if signal.generation() == 1 {
+            // Relaxed: `generation()` is the acquire under test.
             assert_eq!(data.load(Ordering::Relaxed), 7);
         }
         firer.join().unwrap();

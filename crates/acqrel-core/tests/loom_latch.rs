@@ -24,6 +24,7 @@ fn open_publishes_prior_writes() {
             })
         };
         if latch.is_open() {
+            // Relaxed: `is_open()` is the acquire under test.
             assert_eq!(data.load(Ordering::Relaxed), 42);
         }
         opener.join().unwrap();

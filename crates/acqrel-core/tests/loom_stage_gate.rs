@@ -56,11 +56,13 @@ fn winner_publishes_prior_writes() {
         let stopper = {
             let (gate, data) = (gate.clone(), data.clone());
             thread::spawn(move || {
+                // Relaxed on purpose: the winning `advance` must publish it.
                 data.store(3, Ordering::Relaxed);
                 gate.advance(Life::Running, Life::Stopping).unwrap();
             })
         };
         if gate.current() == Life::Stopping {
+            // Relaxed: `current()` is the acquire under test.
             assert_eq!(data.load(Ordering::Relaxed), 3);
         }
         stopper.join().unwrap();

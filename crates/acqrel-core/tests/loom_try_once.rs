@@ -23,6 +23,7 @@ fn single_initialization() {
                 thread::spawn(move || {
                     *cell
                         .get_or_init(|| {
+                            // Relaxed: a count read after join(), which synchronizes.
                             calls.fetch_add(1, Ordering::Relaxed);
                             vec![i]
                         })

@@ -151,7 +151,9 @@ fn countdown_reaches_zero_once_and_publishes_all_work() {
             for slot in &work {
                 let (done, zero_hits) = (&done, &zero_hits);
                 s.spawn(move || {
+                    // Relaxed on purpose: the countdown must publish it.
                     slot.store(1, Ordering::Relaxed);
+                    // Relaxed counters below: read after the scope joins.
                     if done.count_down() == Ok(0) {
                         zero_hits.fetch_add(1, Ordering::Relaxed);
                     }
@@ -184,9 +186,12 @@ fn try_once_retries_failures_and_initializes_exactly_once() {
                     // first two attempts overall fail.
                     loop {
                         let result = cell.get_or_try_init(|| {
+                            // Relaxed: a ticket counter; the RMW order alone
+                            // decides which attempts fail.
                             if attempts.fetch_add(1, Ordering::Relaxed) < 2 {
                                 Err(())
                             } else {
+                                // Relaxed: read after the scope joins.
                                 successes.fetch_add(1, Ordering::Relaxed);
                                 Ok(t)
                             }
@@ -229,6 +234,7 @@ fn stage_gate_has_exactly_one_winner_per_round() {
             for _ in 0..4 {
                 s.spawn(|| {
                     if gate.advance(Life::Running, Life::Stopping).is_ok() {
+                        // Relaxed: read after the scope joins.
                         winners.fetch_add(1, Ordering::Relaxed);
                     }
                 });
@@ -282,6 +288,7 @@ fn latch_wakes_many_async_waiters_on_many_threads() {
                 let (latch, woken) = (latch.clone(), woken.clone());
                 thread::spawn(move || {
                     pollster::block_on(latch.opened());
+                    // Relaxed: read after join().
                     woken.fetch_add(1, Ordering::Relaxed);
                 })
             })

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::cmd::{self, Cmd, DynError, fmt_duration};
+use crate::loom_mutants;
 
 /// Usage of `cargo xtask ci`.
 const HELP: &str = "\
@@ -22,14 +23,16 @@ Run every check CI runs, in order, stopping at the first failure.
 Usage: cargo xtask ci [--skip STEP]... [--only STEP]...
 
 Steps:
-  fmt          cargo fmt --all --check
-  clippy       cargo clippy --workspace --all-targets -- -D warnings
-  test         cargo test --workspace
-  loom         cargo test --release -p <crate> --test loom_<x>... for every
-               crates/*/tests/loom_*.rs, with RUSTFLAGS=\"--cfg acqrel_loom\",
-               LOOM_MAX_PREEMPTIONS=2 and CARGO_TARGET_DIR=<target>/loom
-  bench-build  cargo bench --workspace --no-run
-  doc          cargo doc --workspace --no-deps, with RUSTDOCFLAGS=\"-D warnings\"
+  fmt           cargo fmt --all --check
+  clippy        cargo clippy --workspace --all-targets -- -D warnings
+  test          cargo test --workspace
+  loom          cargo test --release -p <crate> --test loom_<x>... for every
+                crates/*/tests/loom_*.rs, with RUSTFLAGS=\"--cfg acqrel_loom\",
+                LOOM_MAX_PREEMPTIONS=2 and CARGO_TARGET_DIR=<target>/loom
+  loom-mutants  cargo xtask loom-mutants: each weakened ordering listed in
+                crates/*/tests/loom_mutants.txt must make its loom model fail
+  bench-build   cargo bench --workspace --no-run
+  doc           cargo doc --workspace --no-deps, with RUSTDOCFLAGS=\"-D warnings\"
 
 Options:
   --skip STEP  Do not run STEP (repeatable)
@@ -48,6 +51,8 @@ enum Step {
     Test,
     /// Loom models, in release mode under `--cfg acqrel_loom`.
     Loom,
+    /// Each listed weakening of an ordering makes its loom model fail.
+    LoomMutants,
     /// The benches compile (they are not run).
     BenchBuild,
     /// Rustdoc, warnings denied.
@@ -56,11 +61,12 @@ enum Step {
 
 impl Step {
     /// Every step, in the order CI runs them.
-    const ALL: [Step; 6] = [
+    const ALL: [Step; 7] = [
         Step::Fmt,
         Step::Clippy,
         Step::Test,
         Step::Loom,
+        Step::LoomMutants,
         Step::BenchBuild,
         Step::Doc,
     ];
@@ -72,6 +78,7 @@ impl Step {
             Step::Clippy => "clippy",
             Step::Test => "test",
             Step::Loom => "loom",
+            Step::LoomMutants => "loom-mutants",
             Step::BenchBuild => "bench-build",
             Step::Doc => "doc",
         }
@@ -102,6 +109,7 @@ impl Step {
                 .run()?,
             Step::Test => cargo().args(["test", "--workspace"]).run()?,
             Step::Loom => return run_loom(),
+            Step::LoomMutants => return loom_mutants::run_all(),
             Step::BenchBuild => cargo().args(["bench", "--workspace", "--no-run"]).run()?,
             Step::Doc => cargo()
                 .args(["doc", "--workspace", "--no-deps"])
@@ -197,17 +205,23 @@ fn run_loom() -> Result<(), DynError> {
     // artifact, and sharing the normal one would throw its cache away.
     let target = cmd::target_dir().join("loom");
     for (package, tests) in &models {
-        let mut command = cargo()
-            .env("RUSTFLAGS", "--cfg acqrel_loom")
-            .env("LOOM_MAX_PREEMPTIONS", "2")
-            .env("CARGO_TARGET_DIR", &target)
-            .args(["test", "--release", "-p", package]);
+        let mut command = loom_cargo(&target).args(["test", "--release", "-p", package]);
         for test in tests {
             command = command.args(["--test", test]);
         }
         command.run()?;
     }
     Ok(())
+}
+
+/// Cargo set up for loom models: the caller's compiler flags replaced by
+/// `--cfg acqrel_loom`, `LOOM_MAX_PREEMPTIONS=2`, and `target` as the target
+/// directory.
+pub(crate) fn loom_cargo(target: &Path) -> Cmd {
+    cargo()
+        .env("RUSTFLAGS", "--cfg acqrel_loom")
+        .env("LOOM_MAX_PREEMPTIONS", "2")
+        .env("CARGO_TARGET_DIR", target)
 }
 
 /// Finds `crates/*/tests/loom_*.rs` under `root` and groups the test target
@@ -218,12 +232,8 @@ fn run_loom() -> Result<(), DynError> {
 /// If a directory cannot be read, or a crate with loom models has no
 /// readable package name.
 fn find_loom_models(root: &Path) -> Result<BTreeMap<String, Vec<String>>, DynError> {
-    let crates = root.join("crates");
     let mut models = BTreeMap::new();
-    let entries =
-        fs::read_dir(&crates).map_err(|e| format!("cannot read {}: {e}", crates.display()))?;
-    for entry in entries {
-        let crate_dir = entry?.path();
+    for crate_dir in cmd::crate_dirs(root)? {
         let tests_dir = crate_dir.join("tests");
         if !tests_dir.is_dir() {
             continue;
@@ -241,45 +251,9 @@ fn find_loom_models(root: &Path) -> Result<BTreeMap<String, Vec<String>>, DynErr
             continue;
         }
         tests.sort();
-        let manifest = crate_dir.join("Cargo.toml");
-        let text = fs::read_to_string(&manifest)
-            .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
-        let package = package_name(&text)
-            .ok_or_else(|| format!("no `[package] name` in {}", manifest.display()))?;
-        models.insert(package, tests);
+        models.insert(cmd::read_package_name(&crate_dir)?, tests);
     }
     Ok(models)
-}
-
-/// Reads `name = "..."` from the `[package]` table of a manifest.
-///
-/// A line scanner, not a TOML parser: it handles the plain form cargo
-/// manifests use (`name = "x"` or `name = 'x'` on its own line, optional
-/// trailing comment).
-fn package_name(manifest: &str) -> Option<String> {
-    let mut in_package = false;
-    for line in manifest.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_package = line == "[package]";
-            continue;
-        }
-        if !in_package {
-            continue;
-        }
-        let Some(rest) = line.strip_prefix("name") else {
-            continue;
-        };
-        let Some(value) = rest.trim_start().strip_prefix('=') else {
-            continue;
-        };
-        let value = value.trim_start();
-        let quote = value.chars().next().filter(|&c| c == '"' || c == '\'')?;
-        let value = &value[1..];
-        let end = value.find(quote)?;
-        return Some(value[..end].to_owned());
-    }
-    None
 }
 
 #[cfg(test)]
@@ -298,7 +272,8 @@ mod tests {
         let err = Step::from_name("lint").unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown step `lint` (steps: fmt, clippy, test, loom, bench-build, doc)"
+            "unknown step `lint` (steps: fmt, clippy, test, loom, loom-mutants, \
+             bench-build, doc)"
         );
     }
 
@@ -307,7 +282,13 @@ mod tests {
         assert_eq!(parse_args(&[]).unwrap(), Some(Step::ALL.to_vec()));
         assert_eq!(
             parse_args(&strings(&["--skip", "loom", "--skip=doc"])).unwrap(),
-            Some(vec![Step::Fmt, Step::Clippy, Step::Test, Step::BenchBuild])
+            Some(vec![
+                Step::Fmt,
+                Step::Clippy,
+                Step::Test,
+                Step::LoomMutants,
+                Step::BenchBuild
+            ])
         );
         // Order on the command line does not matter: CI order is kept.
         assert_eq!(
@@ -331,30 +312,6 @@ mod tests {
             parse_args(&strings(&["--only"])).unwrap_err().to_string(),
             "`--only` needs a value"
         );
-    }
-
-    #[test]
-    fn package_names() {
-        let manifest = "\
-[workspace]
-name = \"not-this\"
-
-[package]
-description = \"name = 'nor this'\"
-name    =   \"acqrel-core\" # the core
-version.workspace = true
-
-[dependencies]
-name = \"nor-this\"
-";
-        assert_eq!(package_name(manifest).as_deref(), Some("acqrel-core"));
-        assert_eq!(
-            package_name("[package]\nname='single'\n").as_deref(),
-            Some("single")
-        );
-        assert_eq!(package_name("[package]\nnamespace = \"x\"\n"), None);
-        assert_eq!(package_name("[package]\nname = \"open\n"), None);
-        assert_eq!(package_name("[lib]\nname = \"lib\"\n"), None);
     }
 
     #[test]

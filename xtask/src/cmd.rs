@@ -1,11 +1,14 @@
-//! Shared helpers: the workspace root, the target directory, and a small
-//! command runner that echoes each command and times it.
+//! Shared helpers: the workspace root, the target directory, the
+//! workspace's crates, and a small command runner that echoes each command
+//! and times it.
 
 use std::env;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::fs;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 /// The error type of every task: a message for the user.
@@ -55,6 +58,70 @@ pub(crate) fn env_path(key: &str) -> Option<PathBuf> {
     }
 }
 
+/// The directories under `<root>/crates`, sorted, each with a `Cargo.toml`.
+///
+/// # Errors
+///
+/// If `<root>/crates` cannot be read.
+pub(crate) fn crate_dirs(root: &Path) -> Result<Vec<PathBuf>, DynError> {
+    let crates = root.join("crates");
+    let entries =
+        fs::read_dir(&crates).map_err(|e| format!("cannot read {}: {e}", crates.display()))?;
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.join("Cargo.toml").is_file() {
+            dirs.push(path);
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// The package name in `<crate_dir>/Cargo.toml`.
+///
+/// # Errors
+///
+/// If the manifest cannot be read or has no `[package] name`.
+pub(crate) fn read_package_name(crate_dir: &Path) -> Result<String, DynError> {
+    let manifest = crate_dir.join("Cargo.toml");
+    let text = fs::read_to_string(&manifest)
+        .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
+    package_name(&text)
+        .ok_or_else(|| format!("no `[package] name` in {}", manifest.display()).into())
+}
+
+/// Reads `name = "..."` from the `[package]` table of a manifest.
+///
+/// A line scanner, not a TOML parser: it handles the plain form cargo
+/// manifests use (`name = "x"` or `name = 'x'` on its own line, optional
+/// trailing comment).
+fn package_name(manifest: &str) -> Option<String> {
+    let mut in_package = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+            continue;
+        }
+        if !in_package {
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("name") else {
+            continue;
+        };
+        let Some(value) = rest.trim_start().strip_prefix('=') else {
+            continue;
+        };
+        let value = value.trim_start();
+        let quote = value.chars().next().filter(|&c| c == '"' || c == '\'')?;
+        let value = &value[1..];
+        let end = value.find(quote)?;
+        return Some(value[..end].to_owned());
+    }
+    None
+}
+
 /// Formats a duration for progress lines: `3.2s`, or `2m 05.3s` from one
 /// minute on.
 pub(crate) fn fmt_duration(d: Duration) -> String {
@@ -69,8 +136,9 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
 
 // ===== impl Cmd =====
 
-/// A command to run in the workspace root, with its stdout and stderr
-/// inherited so its output shows as it happens.
+/// A command to run, by default in the workspace root, either with its
+/// stdout and stderr inherited so its output shows as it happens
+/// ([`Cmd::run`]), or with both captured ([`Cmd::run_captured`]).
 #[derive(Debug)]
 pub(crate) struct Cmd {
     /// What to execute.
@@ -83,6 +151,21 @@ pub(crate) struct Cmd {
     envs: Vec<(String, OsString)>,
     /// Variables removed from the child's environment (unless also set).
     removed: Vec<String>,
+    /// Where the child runs; the workspace root when `None`.
+    dir: Option<PathBuf>,
+}
+
+/// What [`Cmd::run_captured`] returns: how the command ended and what it
+/// printed.
+#[derive(Debug)]
+pub(crate) struct Captured {
+    /// The child's exit status.
+    pub(crate) status: ExitStatus,
+    /// Its stdout and stderr, interleaved as written (one pipe for both, as
+    /// `2>&1` does), decoded lossily as UTF-8.
+    pub(crate) output: String,
+    /// How long it ran.
+    pub(crate) elapsed: Duration,
 }
 
 impl Cmd {
@@ -95,6 +178,7 @@ impl Cmd {
             args: Vec::new(),
             envs: Vec::new(),
             removed: Vec::new(),
+            dir: None,
         }
     }
 
@@ -128,7 +212,13 @@ impl Cmd {
         self
     }
 
-    /// Echoes the command to stderr, runs it in the workspace root, and
+    /// Runs the child in `dir` instead of the workspace root.
+    pub(crate) fn current_dir(mut self, dir: impl Into<PathBuf>) -> Cmd {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Echoes the command to stderr, runs it with its output shown, and
     /// returns how long it took.
     ///
     /// A `CARGO_TARGET_DIR` inherited from the caller is passed on as the
@@ -138,14 +228,65 @@ impl Cmd {
     ///
     /// If the command cannot be started or exits unsuccessfully.
     pub(crate) fn run(&self) -> Result<Duration, DynError> {
+        let (status, elapsed) = self.timed(|mut command| command.status())?;
+        if status.success() {
+            Ok(elapsed)
+        } else {
+            Err(format!("`{self}` failed ({status}) after {}", fmt_duration(elapsed)).into())
+        }
+    }
+
+    /// Echoes the command to stderr and runs it like [`Cmd::run`], but
+    /// captures its stdout and stderr instead of showing them. An
+    /// unsuccessful exit is not an error: the caller reads
+    /// [`Captured::status`].
+    ///
+    /// # Errors
+    ///
+    /// If the command cannot be started or its output cannot be read.
+    pub(crate) fn run_captured(&self) -> Result<Captured, DynError> {
+        let ((status, bytes), elapsed) = self.timed(|mut command| {
+            let (mut reader, writer) = io::pipe()?;
+            command.stdout(writer.try_clone()?).stderr(writer);
+            let mut child = command.spawn()?;
+            // The command holds the pipe's write ends: close them, or the
+            // read below never sees end-of-file.
+            drop(command);
+            let mut bytes = Vec::new();
+            let read = reader.read_to_end(&mut bytes);
+            // Closed before waiting, so a child still writing after a failed
+            // read gets an error instead of blocking forever.
+            drop(reader);
+            let status = child.wait()?;
+            read?;
+            Ok((status, bytes))
+        })?;
+        Ok(Captured {
+            status,
+            output: String::from_utf8_lossy(&bytes).into_owned(),
+            elapsed,
+        })
+    }
+
+    /// Echoes the command, builds it, and times `execute` on it.
+    ///
+    /// # Errors
+    ///
+    /// If `execute` fails (the command could not be started or read).
+    fn timed<R>(
+        &self,
+        execute: impl FnOnce(Command) -> io::Result<R>,
+    ) -> Result<(R, Duration), DynError> {
         eprintln!("$ {self}");
         let mut command = Command::new(&self.program);
-        command.args(&self.args).current_dir(root());
+        command
+            .args(&self.args)
+            .current_dir(self.dir.clone().unwrap_or_else(root));
         for key in &self.removed {
             command.env_remove(key);
         }
         if env::var_os("CARGO_TARGET_DIR").is_some() {
-            // Made absolute: the child runs in the workspace root, which may
+            // Made absolute: the child runs in another directory, which may
             // not be where a relative value was meant from.
             command.env("CARGO_TARGET_DIR", target_dir());
         }
@@ -153,22 +294,20 @@ impl Cmd {
             command.env(key, value);
         }
         let start = Instant::now();
-        let status = command
-            .status()
-            .map_err(|e| format!("could not start `{}`: {e}", self.display_name))?;
-        let elapsed = start.elapsed();
-        if status.success() {
-            Ok(elapsed)
-        } else {
-            Err(format!("`{self}` failed ({status}) after {}", fmt_duration(elapsed)).into())
-        }
+        let result =
+            execute(command).map_err(|e| format!("could not run `{}`: {e}", self.display_name))?;
+        Ok((result, start.elapsed()))
     }
 }
 
-/// Shows the command as a shell line: set variables first, then the program
-/// and its arguments, each quoted when needed.
+/// Shows the command as a shell line: `cd DIR && ` when it does not run in
+/// the workspace root, set variables, then the program and its arguments,
+/// each quoted when needed.
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(dir) = &self.dir {
+            write!(f, "cd {} && ", shell_quote(dir.as_os_str()))?;
+        }
         for (key, value) in &self.envs {
             write!(f, "{key}={} ", shell_quote(value))?;
         }
@@ -216,6 +355,73 @@ mod tests {
             cmd.to_string(),
             "RUSTFLAGS='--cfg acqrel_loom' LOOM_MAX_PREEMPTIONS=2 \
              cargo test --release -p acqrel-core 'it'\\''s' ''"
+        );
+    }
+
+    #[test]
+    fn package_names() {
+        let manifest = "\
+[workspace]
+name = \"not-this\"
+
+[package]
+description = \"name = 'nor this'\"
+name    =   \"acqrel-core\" # the core
+version.workspace = true
+
+[dependencies]
+name = \"nor-this\"
+";
+        assert_eq!(package_name(manifest).as_deref(), Some("acqrel-core"));
+        assert_eq!(
+            package_name("[package]\nname='single'\n").as_deref(),
+            Some("single")
+        );
+        assert_eq!(package_name("[package]\nnamespace = \"x\"\n"), None);
+        assert_eq!(package_name("[package]\nname = \"open\n"), None);
+        assert_eq!(package_name("[lib]\nname = \"lib\"\n"), None);
+    }
+
+    #[test]
+    fn the_workspace_crates() {
+        let root = root();
+        let dirs = crate_dirs(&root).unwrap();
+        assert!(dirs.contains(&root.join("crates").join("acqrel-core")));
+        assert!(dirs.is_sorted());
+        let core = root.join("crates").join("acqrel-core");
+        assert_eq!(read_package_name(&core).unwrap(), "acqrel-core");
+    }
+
+    #[test]
+    fn display_shows_the_directory() {
+        let cmd = Cmd::cargo()
+            .current_dir("/tmp/my ws")
+            .env("A", "1")
+            .arg("test");
+        assert_eq!(cmd.to_string(), "cd '/tmp/my ws' && A=1 cargo test");
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn captures_interleaved_output_and_status() {
+        let cmd = |script: &str| Cmd {
+            program: "sh".into(),
+            display_name: "sh".to_owned(),
+            args: vec!["-c".into(), script.into()],
+            envs: Vec::new(),
+            removed: Vec::new(),
+            dir: None,
+        };
+        let ok = cmd("echo out; echo err >&2; echo out2; pwd")
+            .current_dir("/")
+            .run_captured()
+            .unwrap();
+        assert!(ok.status.success());
+        assert_eq!(ok.output, "out\nerr\nout2\n/\n");
+        let failed = cmd("echo bye; exit 3").run_captured().unwrap();
+        assert_eq!(
+            (failed.status.code(), failed.output.as_str()),
+            (Some(3), "bye\n")
         );
     }
 

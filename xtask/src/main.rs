@@ -8,6 +8,7 @@
 mod bench;
 mod ci;
 mod cmd;
+mod loom_mutants;
 
 use std::env;
 use std::process::ExitCode;
@@ -21,9 +22,12 @@ Development tasks for the acqrel workspace.
 Usage: cargo xtask <TASK> [OPTIONS]
 
 Tasks:
-  ci       Run every check CI runs: fmt, clippy, test, loom, bench-build, doc
-  bench    Run the criterion benches and compare ours against the anchors
-  help     Print this help
+  ci            Run every check CI runs: fmt, clippy, test, loom, loom-mutants,
+                bench-build, doc
+  loom-mutants  Weaken each ordering listed in crates/*/tests/loom_mutants.txt
+                and check that its loom model fails
+  bench         Run the criterion benches and compare ours against the anchors
+  help          Print this help
 
 Run `cargo xtask <TASK> --help` for the options of a task.
 ";
@@ -53,6 +57,7 @@ fn run() -> Result<(), DynError> {
     };
     match task.as_str() {
         "ci" => ci::run(rest),
+        "loom-mutants" => loom_mutants::run(rest),
         "bench" => bench::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");

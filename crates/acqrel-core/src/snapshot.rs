@@ -16,10 +16,13 @@
 //! generation `g` therefore happens-after step 2 of the write that made `g`,
 //! and any load of the storage it makes afterwards returns that value or a
 //! newer one. This is what makes [`Snapshot::wait_changed`] return a value
-//! newer than `since`, and what lets [`SnapshotReader`] decide from
-//! `generation` alone whether its cached value is stale. The loom model
-//! `tests/loom_snapshot.rs` fails if step 3 or its reader is weakened to
-//! Relaxed.
+//! newer than `since`. The loom model `tests/loom_snapshot.rs` fails if
+//! step 3 or its reader is weakened to Relaxed.
+//!
+//! [`SnapshotReader`] is arc-swap's `Cache`: it compares the storage's
+//! current pointer with its cached one (a comparison only; the cached `Arc`
+//! keeps its address from being reused) and reloads with a full Acquire load
+//! when they differ.
 //!
 //! Between steps 2 and 3 a [`Snapshot::load`] can return a value newer than
 //! [`Snapshot::generation`]; generations never move backwards for any one
@@ -35,7 +38,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use self::storage::{Guard, Storage};
+use self::storage::{Cache, Guard, Storage};
 use crate::notify::Notifier;
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{self, Mutex};
@@ -168,8 +171,9 @@ impl<T> Snapshot<T> {
     }
 
     /// Returns a per-thread reader that caches the current value and reloads
-    /// it only when the generation moves: its [`load`](SnapshotReader::load)
-    /// costs one atomic load and a comparison.
+    /// it only when a newer one is published: its
+    /// [`load`](SnapshotReader::load) costs one atomic load and a comparison
+    /// (arc-swap's `Cache`).
     ///
     /// # Examples
     ///
@@ -181,11 +185,8 @@ impl<T> Snapshot<T> {
     /// assert_eq!(**reader.load(), 2);
     /// ```
     pub fn reader(&self) -> SnapshotReader<'_, T> {
-        let cached = self.load_full();
         SnapshotReader {
-            snapshot: self,
-            cached_generation: cached.generation(),
-            cached,
+            cache: Cache::new(&self.storage),
         }
     }
 
@@ -501,6 +502,7 @@ impl<T: fmt::Debug> fmt::Debug for SnapshotGuard<T> {
 /// let copy = handle.clone();
 /// assert!(handle.ptr_eq(&copy));
 /// ```
+#[repr(transparent)] // `SnapshotReader::load` casts `&Arc<Versioned<T>>` to `&Self`.
 pub struct SnapshotRef<T> {
     inner: Arc<Versioned<T>>,
 }
@@ -565,9 +567,9 @@ impl<T: fmt::Debug> fmt::Debug for SnapshotRef<T> {
 /// A caching reader of a [`Snapshot`], from [`Snapshot::reader`]: keep one
 /// per thread or per task.
 ///
-/// [`load`](SnapshotReader::load) compares the cell's generation with the
-/// cached value's and reloads only when the cell moved on, so in the
-/// read-mostly steady state a load is one Acquire load of a cache line that
+/// [`load`](SnapshotReader::load) compares the cell's current pointer with
+/// the cached value's and reloads only when the cell moved on, so in the
+/// read-mostly steady state a load is one atomic load of a cache line that
 /// only writers modify. The cached value stays alive until the next load
 /// after a change, or until the reader is dropped.
 ///
@@ -582,16 +584,12 @@ impl<T: fmt::Debug> fmt::Debug for SnapshotRef<T> {
 /// assert_eq!(*first, 1);
 /// ```
 pub struct SnapshotReader<'a, T> {
-    snapshot: &'a Snapshot<T>,
-    cached: SnapshotRef<T>,
-    /// `cached.generation()`, kept inline so the fast path compares against
-    /// a field of the reader instead of following the cached `Arc`.
-    cached_generation: u64,
+    cache: Cache<'a, T>,
 }
 
 impl<T> SnapshotReader<'_, T> {
-    /// Returns the current value, reloading the cache if the cell has a
-    /// newer generation than the cached value.
+    /// Returns the current value, reloading the cache if a newer value has
+    /// been published.
     ///
     /// # Examples
     ///
@@ -604,27 +602,17 @@ impl<T> SnapshotReader<'_, T> {
     /// ```
     #[inline]
     pub fn load(&mut self) -> &SnapshotRef<T> {
-        if self.snapshot.generation() > self.cached_generation {
-            self.reload();
-        }
-        &self.cached
-    }
-
-    #[cold]
-    fn reload(&mut self) {
-        // The generation seen above happens-after the storage store that
-        // published it (module `# Orderings`), so this load is at least as
-        // new.
-        self.cached = self.snapshot.load_full();
-        self.cached_generation = self.cached.generation();
+        let arc: &Arc<Versioned<T>> = self.cache.load();
+        // SAFETY: `SnapshotRef<T>` is `repr(transparent)` over
+        // `Arc<Versioned<T>>`, so the two references have the same layout
+        // and validity; the borrow keeps `self` borrowed as before.
+        unsafe { &*std::ptr::from_ref(arc).cast::<SnapshotRef<T>>() }
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for SnapshotReader<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SnapshotReader")
-            .field("cached", &self.cached)
-            .finish()
+        f.debug_struct("SnapshotReader").finish_non_exhaustive()
     }
 }
 

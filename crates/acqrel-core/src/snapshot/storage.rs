@@ -16,9 +16,9 @@ use std::sync::Arc;
 use super::Versioned;
 
 #[cfg(not(acqrel_loom))]
-pub(super) use self::arc_swap_storage::{Guard, Storage};
+pub(super) use self::arc_swap_storage::{Cache, Guard, Storage};
 #[cfg(acqrel_loom)]
-pub(super) use self::loom_storage::{Guard, Storage};
+pub(super) use self::loom_storage::{Cache, Guard, Storage};
 
 #[cfg(not(acqrel_loom))]
 mod arc_swap_storage {
@@ -51,6 +51,26 @@ mod arc_swap_storage {
         /// Release (arc-swap's contract): pairs with the Acquire in `load`.
         pub(in crate::snapshot) fn store(&self, next: Arc<Versioned<T>>) {
             self.current.store(next);
+        }
+    }
+
+    /// arc-swap's `Cache`: keeps the last loaded `Arc` and reloads only when
+    /// the storage's pointer differs from it (the comparison publishes
+    /// nothing; the reload is a full, Acquire load).
+    pub(in crate::snapshot) struct Cache<'a, T> {
+        inner: arc_swap::Cache<&'a arc_swap::ArcSwap<Versioned<T>>, Arc<Versioned<T>>>,
+    }
+
+    impl<'a, T> Cache<'a, T> {
+        pub(in crate::snapshot) fn new(storage: &'a Storage<T>) -> Self {
+            Cache {
+                inner: arc_swap::Cache::new(&storage.current),
+            }
+        }
+
+        #[inline]
+        pub(in crate::snapshot) fn load(&mut self) -> &Arc<Versioned<T>> {
+            self.inner.load()
         }
     }
 }
@@ -103,6 +123,32 @@ mod loom_storage {
             sync::lock(&self.retired).push(next);
             // Release: pairs with the Acquire load in `load_full`.
             self.current.store(ptr, Ordering::Release);
+        }
+    }
+
+    /// The same contract as arc-swap's `Cache`, spelled out for loom.
+    pub(in crate::snapshot) struct Cache<'a, T> {
+        storage: &'a Storage<T>,
+        cached: Arc<Versioned<T>>,
+    }
+
+    impl<'a, T> Cache<'a, T> {
+        pub(in crate::snapshot) fn new(storage: &'a Storage<T>) -> Self {
+            Cache {
+                storage,
+                cached: storage.load_full(),
+            }
+        }
+
+        pub(in crate::snapshot) fn load(&mut self) -> &Arc<Versioned<T>> {
+            // Relaxed: only compared with the cached pointer (which cannot be
+            // reused while `cached` keeps it alive); a difference triggers
+            // `load_full`, whose Acquire pairs with the Release in `store`.
+            let current = self.storage.current.load(Ordering::Relaxed);
+            if !std::ptr::eq(current, Arc::as_ptr(&self.cached)) {
+                self.cached = self.storage.load_full();
+            }
+            &self.cached
         }
     }
 }

@@ -303,6 +303,7 @@ fn read_measured(benchmark: &Path, estimates: &Path) -> Result<Measured, DynErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::ScratchDir;
 
     fn strings(args: &[&str]) -> Vec<String> {
         args.iter().map(|&a| a.to_owned()).collect()
@@ -366,13 +367,8 @@ mod tests {
 
     #[test]
     fn collects_only_fresh_results() {
-        let dir = std::env::temp_dir().join(format!("xtask-criterion-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let write = |path: &str, text: &str| {
-            let path = dir.join(path);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, text).unwrap();
-        };
+        let scratch = ScratchDir::new("criterion");
+        let dir = scratch.path();
         let benchmark = |group: &str, function: &str, value: &str| {
             format!(
                 r#"{{"group_id":"{group}","function_id":{function},"value_str":{value},"throughput":null}}"#
@@ -383,28 +379,28 @@ mod tests {
                 r#"{{"mean":{{"confidence_interval":{{}},"point_estimate":{mean}}},"median":{{"point_estimate":1}}}}"#
             )
         };
-        write(
+        scratch.write(
             "g/acqrel__a/new/benchmark.json",
             &benchmark("g", r#""acqrel::a""#, "null"),
         );
-        write("g/acqrel__a/new/estimates.json", &estimates(2.5));
-        write(
+        scratch.write("g/acqrel__a/new/estimates.json", &estimates(2.5));
+        scratch.write(
             "g/acqrel__a/base/benchmark.json",
             &benchmark("g", r#""stale""#, "null"),
         );
-        write("g/acqrel__a/base/estimates.json", &estimates(9.0));
-        write(
+        scratch.write("g/acqrel__a/base/estimates.json", &estimates(9.0));
+        scratch.write(
             "g/std__b/4/new/benchmark.json",
             &benchmark("g", r#""std::b""#, r#""4""#),
         );
-        write("g/std__b/4/new/estimates.json", &estimates(5.0));
-        write(
+        scratch.write("g/std__b/4/new/estimates.json", &estimates(5.0));
+        scratch.write(
             "solo/new/benchmark.json",
             &benchmark("solo", "null", "null"),
         );
-        write("solo/new/estimates.json", &estimates(7.0));
-        write("g/report/index.html", "");
-        write(
+        scratch.write("solo/new/estimates.json", &estimates(7.0));
+        scratch.write("g/report/index.html", "");
+        scratch.write(
             "half/new/benchmark.json",
             &benchmark("half", "null", "null"),
         );
@@ -416,7 +412,7 @@ mod tests {
             mean_ns,
         };
         assert_eq!(
-            collect(&dir, UNIX_EPOCH).unwrap(),
+            collect(dir, UNIX_EPOCH).unwrap(),
             vec![
                 measured("g", "acqrel::a", None, 2.5),
                 measured("g", "std::b", Some("4"), 5.0),
@@ -425,28 +421,26 @@ mod tests {
         );
         // Written before `since`: left out.
         let later = SystemTime::now() + Duration::from_secs(3600);
-        assert_eq!(collect(&dir, later).unwrap(), vec![]);
+        assert_eq!(collect(dir, later).unwrap(), vec![]);
         assert_eq!(collect(&dir.join("missing"), UNIX_EPOCH).unwrap(), vec![]);
 
-        write("bad/new/benchmark.json", r#"{"group_id": 3}"#);
-        write("bad/new/estimates.json", &estimates(1.0));
-        let err = collect(&dir, UNIX_EPOCH).unwrap_err().to_string();
+        scratch.write("bad/new/benchmark.json", r#"{"group_id": 3}"#);
+        scratch.write("bad/new/estimates.json", &estimates(1.0));
+        let err = collect(dir, UNIX_EPOCH).unwrap_err().to_string();
         assert!(
             err.ends_with("benchmark.json: `group_id` should be a string, found Num(3.0)"),
             "{err}"
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn targets_file() {
-        let dir = std::env::temp_dir().join(format!("xtask-targets-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("targets.txt");
+        let scratch = ScratchDir::new("targets");
+        let path = scratch.path().join("targets.txt");
         assert_eq!(read_targets(&path).unwrap(), None);
-        fs::write(&path, "# none yet\n").unwrap();
+        scratch.write("targets.txt", "# none yet\n");
         assert_eq!(read_targets(&path).unwrap(), Some(vec![]));
-        fs::write(&path, "\ng | acqrel::a | b\n").unwrap();
+        scratch.write("targets.txt", "\ng | acqrel::a | b\n");
         let err = read_targets(&path).unwrap_err().to_string();
         assert_eq!(
             err,
@@ -455,6 +449,5 @@ mod tests {
                 path.display()
             )
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -259,6 +259,7 @@ fn find_loom_models(root: &Path) -> Result<BTreeMap<String, Vec<String>>, DynErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::ScratchDir;
 
     fn strings(args: &[&str]) -> Vec<String> {
         args.iter().map(|&a| a.to_owned()).collect()
@@ -316,24 +317,19 @@ mod tests {
 
     #[test]
     fn finds_loom_models_per_package() {
-        let root = std::env::temp_dir().join(format!("xtask-loom-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
-        let write = |path: &str, text: &str| {
-            let path = root.join(path);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, text).unwrap();
-        };
-        write(
+        let scratch = ScratchDir::new("loom");
+        let root = scratch.path().to_path_buf();
+        scratch.write(
             "crates/core/Cargo.toml",
             "[package]\nname = \"acqrel-core\"\n",
         );
-        write("crates/core/tests/loom_latch.rs", "");
-        write("crates/core/tests/loom_countdown.rs", "");
-        write("crates/core/tests/latch.rs", "");
-        write("crates/core/tests/loom_notes.txt", "");
-        write("crates/other/Cargo.toml", "[package]\nname = \"other\"\n");
-        write("crates/other/tests/stress.rs", "");
-        write("crates/empty/Cargo.toml", "[package]\nname = \"empty\"\n");
+        scratch.write("crates/core/tests/loom_latch.rs", "");
+        scratch.write("crates/core/tests/loom_countdown.rs", "");
+        scratch.write("crates/core/tests/latch.rs", "");
+        scratch.write("crates/core/tests/loom_notes.txt", "");
+        scratch.write("crates/other/Cargo.toml", "[package]\nname = \"other\"\n");
+        scratch.write("crates/other/tests/stress.rs", "");
+        scratch.write("crates/empty/Cargo.toml", "[package]\nname = \"empty\"\n");
 
         let models = find_loom_models(&root).unwrap();
         let expected = BTreeMap::from([(
@@ -342,12 +338,13 @@ mod tests {
         )]);
         assert_eq!(models, expected);
 
-        write("crates/core/tests/loom_x.rs", "");
-        fs::write(root.join("crates/core/Cargo.toml"), "[lib]\n").unwrap();
+        scratch.write("crates/core/tests/loom_x.rs", "");
+        scratch.write("crates/core/Cargo.toml", "[lib]\n");
         let err = find_loom_models(&root).unwrap_err().to_string();
         assert!(err.starts_with("no `[package] name` in "), "{err}");
 
-        fs::remove_dir_all(&root).unwrap();
+        drop(scratch);
+        assert!(!root.exists());
         assert!(find_loom_models(&root).is_err());
     }
 }

@@ -331,6 +331,52 @@ fn shell_quote(s: &OsStr) -> String {
     }
 }
 
+/// A scratch directory for a test, under the system's temporary directory,
+/// removed (errors ignored) when dropped.
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct ScratchDir {
+    /// The directory: `<temp dir>/xtask-<name>-<pid>`.
+    path: PathBuf,
+}
+
+#[cfg(test)]
+impl ScratchDir {
+    /// Creates `<temp dir>/xtask-<name>-<pid>`, empty: whatever an earlier
+    /// run left there is removed first. Tests run in parallel in one
+    /// process, so each must pass its own `name`.
+    pub(crate) fn new(name: &str) -> ScratchDir {
+        let path = env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        ScratchDir { path }
+    }
+
+    /// The directory.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `text` to the file at `rel`, relative to the directory,
+    /// creating its parent directories.
+    pub(crate) fn write(&self, rel: &str, text: &str) {
+        let path = self.path.join(rel);
+        let parent = path.parent().expect("a file in the directory has a parent");
+        fs::create_dir_all(parent)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", parent.display()));
+        fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    }
+}
+
+/// Removes the directory and everything in it, ignoring errors.
+#[cfg(test)]
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,6 +469,22 @@ name = \"nor-this\"
             (failed.status.code(), failed.output.as_str()),
             (Some(3), "bye\n")
         );
+    }
+
+    #[test]
+    fn scratch_dirs_start_empty_and_are_removed() {
+        let first = ScratchDir::new("scratch");
+        first.write("a/b/c.txt", "stale");
+        let path = first.path().to_path_buf();
+        // A later one of the same name starts empty, whatever was left.
+        std::mem::forget(first);
+        let scratch = ScratchDir::new("scratch");
+        assert_eq!(scratch.path(), path);
+        assert_eq!(fs::read_dir(&path).unwrap().count(), 0);
+        scratch.write("d/e.txt", "text");
+        assert_eq!(fs::read_to_string(path.join("d/e.txt")).unwrap(), "text");
+        drop(scratch);
+        assert!(!path.exists());
     }
 
     #[test]

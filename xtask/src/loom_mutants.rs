@@ -152,6 +152,28 @@ struct Mutant {
     test: String,
 }
 
+impl Mutant {
+    /// The mutant on line `line`: replace `original` with `mutated` in
+    /// `file` and run test `test` of target `target`.
+    fn new(
+        line: usize,
+        file: &str,
+        original: &str,
+        mutated: &str,
+        target: &str,
+        test: &str,
+    ) -> Mutant {
+        Mutant {
+            line,
+            file: file.to_owned(),
+            original: original.to_owned(),
+            mutated: mutated.to_owned(),
+            target: target.to_owned(),
+            test: test.to_owned(),
+        }
+    }
+}
+
 /// A malformed line of a mutants file, or one that does not fit the source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct LineError {
@@ -262,14 +284,7 @@ fn parse_line(line: usize, text: &str) -> Result<Mutant, String> {
     else {
         return Err(format!("`{test}` is not `<test target>::<test name>`"));
     };
-    Ok(Mutant {
-        line,
-        file: file.to_owned(),
-        original: original.to_owned(),
-        mutated: mutated.to_owned(),
-        target: target.to_owned(),
-        test: test.to_owned(),
-    })
+    Ok(Mutant::new(line, file, original, mutated, target, test))
 }
 
 /// Reads the mutant's file in `crate_dir` and returns its text with the
@@ -533,17 +548,12 @@ fn copy_dir(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::ScratchDir;
 
+    /// A mutant whose test is named `target::test` in `model`.
     fn mutant(line: usize, file: &str, original: &str, mutated: &str, model: &str) -> Mutant {
         let (target, test) = model.split_once("::").unwrap();
-        Mutant {
-            line,
-            file: file.to_owned(),
-            original: original.to_owned(),
-            mutated: mutated.to_owned(),
-            target: target.to_owned(),
-            test: test.to_owned(),
-        }
+        Mutant::new(line, file, original, mutated, target, test)
     }
 
     fn error(line: usize, msg: &str) -> LineError {
@@ -636,16 +646,13 @@ src/latch.rs | self.open.swap(true, Ordering::Release) | self.open.swap(true, Or
 
     #[test]
     fn original_must_occur_exactly_once() {
-        let dir = std::env::temp_dir().join(format!("xtask-mutants-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("src")).unwrap();
-        fs::write(
-            dir.join("src/a.rs"),
+        let scratch = ScratchDir::new("mutants");
+        scratch.write(
+            "src/a.rs",
             "fn a() {\n    x.load(Acquire);\n    y.load(Acquire);\n}\n",
-        )
-        .unwrap();
+        );
         let at = |original: &str, file: &str| {
-            locate(&dir, &mutant(7, file, original, "z", "t::n")).map(|(_, line)| line)
+            locate(scratch.path(), &mutant(7, file, original, "z", "t::n")).map(|(_, line)| line)
         };
         assert_eq!(at("x.load(Acquire)", "src/a.rs"), Ok(2));
         assert_eq!(at("Acquire);\n    y", "src/a.rs"), Ok(2));
@@ -668,30 +675,24 @@ src/latch.rs | self.open.swap(true, Ordering::Release) | self.open.swap(true, Or
             at("x", "src/b.rs"),
             Err(error(7, "src/b.rs does not exist"))
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn finds_and_checks_mutants_files() {
-        let root = std::env::temp_dir().join(format!("xtask-find-mutants-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
-        let write = |path: &str, text: &str| {
-            let path = root.join(path);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, text).unwrap();
-        };
-        write(
+        let scratch = ScratchDir::new("find-mutants");
+        let root = scratch.path();
+        scratch.write(
             "crates/core/Cargo.toml",
             "[package]\nname = \"acqrel-core\"\n",
         );
-        write("crates/core/src/a.rs", "a.store(1, Release);\n");
-        write(
+        scratch.write("crates/core/src/a.rs", "a.store(1, Release);\n");
+        scratch.write(
             "crates/core/tests/loom_mutants.txt",
             "# comment\nsrc/a.rs | Release | Relaxed | loom_a::publishes\n",
         );
-        write("crates/other/Cargo.toml", "[package]\nname = \"other\"\n");
+        scratch.write("crates/other/Cargo.toml", "[package]\nname = \"other\"\n");
 
-        let crates = find_mutants(&root).unwrap();
+        let crates = find_mutants(root).unwrap();
         assert_eq!(crates.len(), 1);
         assert_eq!(crates[0].dir, Path::new("crates").join("core"));
         assert_eq!(crates[0].package, "acqrel-core");
@@ -706,11 +707,11 @@ src/latch.rs | self.open.swap(true, Ordering::Release) | self.open.swap(true, Or
             )]
         );
 
-        write(
+        scratch.write(
             "crates/core/tests/loom_mutants.txt",
             "src/a.rs | Acquire | Relaxed | loom_a::publishes\n",
         );
-        let err = find_mutants(&root).unwrap_err().to_string();
+        let err = find_mutants(root).unwrap_err().to_string();
         let path = root.join("crates/core/tests/loom_mutants.txt");
         assert_eq!(
             err,
@@ -720,7 +721,6 @@ src/latch.rs | self.open.swap(true, Ordering::Release) | self.open.swap(true, Or
                 path.display()
             )
         );
-        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
@@ -772,14 +772,8 @@ src/latch.rs | self.open.swap(true, Ordering::Release) | self.open.swap(true, Or
 
     #[test]
     fn copies_the_workspace_without_git_or_targets() {
-        let base = std::env::temp_dir().join(format!("xtask-copy-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&base);
-        let root = base.join("root");
-        let write = |path: &str| {
-            let path = root.join(path);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(&path, path.to_str().unwrap()).unwrap();
-        };
+        let scratch = ScratchDir::new("copy");
+        let root = scratch.path();
         for path in [
             "Cargo.toml",
             ".cargo/config.toml",
@@ -789,10 +783,10 @@ src/latch.rs | self.open.swap(true, Ordering::Release) | self.open.swap(true, Or
             "target/debug/x",
             "build/mutants/ws/stale",
         ] {
-            write(path);
+            scratch.write(path, root.join(path).to_str().unwrap());
         }
         let dest = root.join("build/mutants/ws");
-        copy_workspace(&root, &dest, &root.join("build")).unwrap();
+        copy_workspace(root, &dest, &root.join("build")).unwrap();
         let mut copied = Vec::new();
         let mut stack = vec![dest.clone()];
         while let Some(dir) = stack.pop() {
@@ -813,6 +807,5 @@ src/latch.rs | self.open.swap(true, Ordering::Release) | self.open.swap(true, Or
         );
         let text = fs::read_to_string(dest.join("crates/a/src/lib.rs")).unwrap();
         assert_eq!(text, root.join("crates/a/src/lib.rs").to_str().unwrap());
-        fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -272,7 +272,9 @@ impl<T> Snapshot<T> {
     /// ```
     pub fn try_update<E>(&self, f: impl FnOnce(&T) -> Result<T, E>) -> Result<u64, E> {
         let writer = sync::lock(&self.writer);
-        let current = self.storage.load();
+        // An owned `Arc`, not a guard: `f` may take long, and arc-swap's
+        // guards are meant to be short-lived.
+        let current = self.storage.load_full();
         let value = f(&current.value)?;
         let generation = self.commit(&current, value);
         drop(current);

@@ -278,15 +278,6 @@ mod tests {
         }
     }
 
-    fn target(group: &str, ours: &str, anchor: &str, max_ratio: f64) -> Target {
-        Target {
-            group: group.to_owned(),
-            ours: ours.to_owned(),
-            anchor: anchor.to_owned(),
-            max_ratio,
-        }
-    }
-
     #[test]
     fn times() {
         assert_eq!(fmt_time(0.0), "0 ns");
@@ -386,31 +377,31 @@ mod tests {
             measured("latch/wait", "std::Barrier::wait", Some("4"), 3000.0),
         ];
         let targets = [
-            target(
+            Target::new(
                 "snapshot/read",
                 "acqrel::Snapshot::load",
                 "arc_swap::ArcSwap::load",
                 1.10,
             ),
-            target(
+            Target::new(
                 "snapshot/read",
                 "acqrel::Snapshot::load",
                 "std::RwLock<Arc<T>>::read",
                 0.5,
             ),
-            target(
+            Target::new(
                 "latch/wait/4",
                 "acqrel::Latch::wait",
                 "std::Barrier::wait",
                 0.5,
             ),
-            target(
+            Target::new(
                 "latch/wait",
                 "acqrel::Latch::wait",
                 "std::Barrier::wait",
                 1.0,
             ),
-            target("gone", "acqrel::Gone::new", "std::Gone::new", 1.0),
+            Target::new("gone", "acqrel::Gone::new", "std::Gone::new", 1.0),
         ];
         let (text, counts) = render_targets(&results, &targets);
         let expected = "\

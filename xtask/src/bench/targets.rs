@@ -33,6 +33,18 @@ pub(crate) struct TargetsError {
     pub(crate) msg: String,
 }
 
+impl Target {
+    /// A target for `group`: `ours / anchor` must stay under `max_ratio`.
+    pub(crate) fn new(group: &str, ours: &str, anchor: &str, max_ratio: f64) -> Target {
+        Target {
+            group: group.to_owned(),
+            ours: ours.to_owned(),
+            anchor: anchor.to_owned(),
+            max_ratio,
+        }
+    }
+}
+
 impl fmt::Display for TargetsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "line {}: {}", self.line, self.msg)
@@ -99,26 +111,12 @@ fn parse_line(line: &str) -> Result<Target, String> {
             return Err(format!("max ratio `{max_ratio}` is not a positive number"));
         }
     };
-    Ok(Target {
-        group: group.to_owned(),
-        ours: ours.to_owned(),
-        anchor: anchor.to_owned(),
-        max_ratio,
-    })
+    Ok(Target::new(group, ours, anchor, max_ratio))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn target(group: &str, ours: &str, anchor: &str, max_ratio: f64) -> Target {
-        Target {
-            group: group.to_owned(),
-            ours: ours.to_owned(),
-            anchor: anchor.to_owned(),
-            max_ratio,
-        }
-    }
 
     #[test]
     fn parses_targets_comments_and_blanks() {
@@ -133,19 +131,19 @@ latch/wait/4 | acqrel::Latch::wait | std::sync::Barrier::wait | 2
         assert_eq!(
             parse(text).unwrap(),
             vec![
-                target(
+                Target::new(
                     "snapshot/read_no_writer",
                     "acqrel::Snapshot::load",
                     "arc_swap::ArcSwap::load",
                     1.10
                 ),
-                target(
+                Target::new(
                     "snapshot/read_no_writer",
                     "acqrel::Snapshot::load",
                     "std::RwLock<Arc<T>>::read",
                     0.5
                 ),
-                target(
+                Target::new(
                     "latch/wait/4",
                     "acqrel::Latch::wait",
                     "std::sync::Barrier::wait",

@@ -304,10 +304,7 @@ fn read_measured(benchmark: &Path, estimates: &Path) -> Result<Measured, DynErro
 mod tests {
     use super::*;
     use crate::cmd::ScratchDir;
-
-    fn strings(args: &[&str]) -> Vec<String> {
-        args.iter().map(|&a| a.to_owned()).collect()
-    }
+    use crate::strings;
 
     #[test]
     fn arguments() {

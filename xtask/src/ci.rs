@@ -260,10 +260,7 @@ fn find_loom_models(root: &Path) -> Result<BTreeMap<String, Vec<String>>, DynErr
 mod tests {
     use super::*;
     use crate::cmd::ScratchDir;
-
-    fn strings(args: &[&str]) -> Vec<String> {
-        args.iter().map(|&a| a.to_owned()).collect()
-    }
+    use crate::strings;
 
     #[test]
     fn step_names_round_trip() {

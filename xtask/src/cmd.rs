@@ -172,9 +172,17 @@ impl Cmd {
     /// `cargo`, from the `CARGO` variable cargo sets for `cargo run` (so the
     /// same toolchain runs every step), falling back to `cargo` on `PATH`.
     pub(crate) fn cargo() -> Cmd {
+        let mut cmd = Cmd::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.display_name = "cargo".to_owned();
+        cmd
+    }
+
+    /// Any other program, found on `PATH` unless `program` is a path.
+    pub(crate) fn new(program: impl Into<OsString>) -> Cmd {
+        let program = program.into();
         Cmd {
-            program: env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
-            display_name: "cargo".to_owned(),
+            display_name: program.to_string_lossy().into_owned(),
+            program,
             args: Vec::new(),
             envs: Vec::new(),
             removed: Vec::new(),

@@ -9,6 +9,7 @@ mod bench;
 mod ci;
 mod cmd;
 mod loom_mutants;
+mod test_all_arches;
 
 use std::env;
 use std::process::ExitCode;
@@ -27,6 +28,9 @@ Tasks:
   loom-mutants  Weaken each ordering listed in crates/*/tests/loom_mutants.txt
                 and check that its loom model fails
   bench         Run the criterion benches and compare ours against the anchors
+  test-all-arches
+                Run the tests cross-compiled for arm64, riscv64, ppc64le, s390x
+                and armv7 under qemu-user (installs what it needs)
   help          Print this help
 
 Run `cargo xtask <TASK> --help` for the options of a task.
@@ -59,6 +63,7 @@ fn run() -> Result<(), DynError> {
         "ci" => ci::run(rest),
         "loom-mutants" => loom_mutants::run(rest),
         "bench" => bench::run(rest),
+        "test-all-arches" => test_all_arches::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
@@ -95,6 +100,12 @@ fn option_value<'a>(
     } else {
         Ok(None)
     }
+}
+
+/// Test helper: owned `String`s from string literals, as `env::args` gives.
+#[cfg(test)]
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|&a| a.to_owned()).collect()
 }
 
 #[cfg(test)]

@@ -182,6 +182,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
     }
     let table = table(std, &outcomes);
     print!("{table}");
+    let (passed, failed) = outcomes.iter().fold((0, 0), |(p, f), (_, o)| {
+        (p + o.counts.passed, f + o.counts.failed)
+    });
+    println!("test-all-arches: {passed} passed, {failed} failed");
     let failed: Vec<_> = outcomes
         .iter()
         .filter(|(_, o)| !o.ok)

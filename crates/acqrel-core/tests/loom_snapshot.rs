@@ -11,18 +11,25 @@
 
 use acqrel_core::Snapshot;
 use loom::sync::Arc;
-use loom::thread;
+use loom::thread::{self, JoinHandle};
+
+/// A cell holding 0 (generation 0) and a spawned thread running `other` on
+/// it; the model's main thread plays the other role.
+fn cell_and_thread<R: 'static>(
+    other: impl FnOnce(&Snapshot<u64>) -> R + 'static,
+) -> (Arc<Snapshot<u64>>, JoinHandle<R>) {
+    let cell = Arc::new(Snapshot::new(0u64));
+    let handle = {
+        let cell = cell.clone();
+        thread::spawn(move || other(&cell))
+    };
+    (cell, handle)
+}
 
 #[test]
 fn seen_generation_implies_value() {
     loom::model(|| {
-        let cell = Arc::new(Snapshot::new(0u64));
-        let writer = {
-            let cell = cell.clone();
-            thread::spawn(move || {
-                cell.store(1);
-            })
-        };
+        let (cell, writer) = cell_and_thread(|cell| cell.store(1));
         let seen = cell.generation();
         let value = cell.load();
         assert!(value.generation() >= seen);
@@ -34,13 +41,7 @@ fn seen_generation_implies_value() {
 #[test]
 fn reader_cache_never_goes_stale() {
     loom::model(|| {
-        let cell = Arc::new(Snapshot::new(0u64));
-        let writer = {
-            let cell = cell.clone();
-            thread::spawn(move || {
-                cell.store(1);
-            })
-        };
+        let (cell, writer) = cell_and_thread(|cell| cell.store(1));
         let mut reader = cell.reader();
         let seen = cell.generation();
         let current = reader.load();
@@ -54,14 +55,10 @@ fn reader_cache_never_goes_stale() {
 #[test]
 fn waiter_gets_the_new_value() {
     loom::model(|| {
-        let cell = Arc::new(Snapshot::new(0u64));
-        let waiter = {
-            let cell = cell.clone();
-            thread::spawn(move || {
-                let next = cell.wait_changed(0);
-                (*next, next.generation())
-            })
-        };
+        let (cell, waiter) = cell_and_thread(|cell| {
+            let next = cell.wait_changed(0);
+            (*next, next.generation())
+        });
         cell.store(1);
         assert_eq!(waiter.join().unwrap(), (1, 1));
     });
@@ -70,11 +67,7 @@ fn waiter_gets_the_new_value() {
 #[test]
 fn async_waiter_gets_the_new_value() {
     loom::model(|| {
-        let cell = Arc::new(Snapshot::new(0u64));
-        let waiter = {
-            let cell = cell.clone();
-            thread::spawn(move || *loom::future::block_on(cell.changed(0)))
-        };
+        let (cell, waiter) = cell_and_thread(|cell| *loom::future::block_on(cell.changed(0)));
         cell.store(1);
         assert_eq!(waiter.join().unwrap(), 1);
     });
@@ -83,11 +76,7 @@ fn async_waiter_gets_the_new_value() {
 #[test]
 fn update_and_rcu_lose_no_write() {
     loom::model(|| {
-        let cell = Arc::new(Snapshot::new(0u64));
-        let rcu = {
-            let cell = cell.clone();
-            thread::spawn(move || cell.rcu(|n| n + 1))
-        };
+        let (cell, rcu) = cell_and_thread(|cell| cell.rcu(|n| n + 1));
         let by_update = cell.update(|n| n + 1);
         let by_rcu = rcu.join().unwrap();
         assert_ne!(by_update, by_rcu);

@@ -220,6 +220,13 @@ impl Cmd {
         self
     }
 
+    /// Removes `key` from the child's environment (unless also set with
+    /// [`Cmd::env`]).
+    pub(crate) fn env_remove(mut self, key: &str) -> Cmd {
+        self.removed.push(key.to_owned());
+        self
+    }
+
     /// Runs the child in `dir` instead of the workspace root.
     pub(crate) fn current_dir(mut self, dir: impl Into<PathBuf>) -> Cmd {
         self.dir = Some(dir.into());

@@ -9,7 +9,10 @@ mod bench;
 mod ci;
 mod cmd;
 mod loom_mutants;
+mod miri;
+mod nightly;
 mod test_all_arches;
+mod tsan;
 
 use std::env;
 use std::process::ExitCode;
@@ -31,6 +34,8 @@ Tasks:
   test-all-arches
                 Run the tests cross-compiled for arm64, riscv64, ppc64le, s390x
                 and armv7 under qemu-user (installs what it needs)
+  miri          Run the tests under Miri (nightly; strict provenance, tree borrows)
+  tsan          Run the threaded and stress tests under ThreadSanitizer (nightly)
   help          Print this help
 
 Run `cargo xtask <TASK> --help` for the options of a task.
@@ -64,6 +69,8 @@ fn run() -> Result<(), DynError> {
         "loom-mutants" => loom_mutants::run(rest),
         "bench" => bench::run(rest),
         "test-all-arches" => test_all_arches::run(rest),
+        "miri" => miri::run(rest),
+        "tsan" => tsan::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -21,14 +21,20 @@ use acqrel_core::{
 /// run, even under emulation.
 const HANG_GUARD: Duration = Duration::from_secs(60);
 
-/// `native` iterations, scaled down under emulation.
+/// How much Miri divides iteration counts by: it interprets every
+/// instruction and explores weak-memory outcomes, some thousand times slower
+/// than native code.
+const MIRI_DIVISOR: u64 = if cfg!(miri) { 1_000 } else { 1 };
+
+/// `native` iterations, scaled down under emulation (`ACQREL_STRESS_DIVISOR`)
+/// and under Miri, never below 10.
 fn scaled(native: u64) -> u64 {
     let divisor = std::env::var("ACQREL_STRESS_DIVISOR")
         .ok()
         .and_then(|d| d.parse::<u64>().ok())
         .unwrap_or(1)
         .max(1);
-    (native / divisor).max(10)
+    (native / divisor / MIRI_DIVISOR).max(10)
 }
 
 #[derive(Clone)]

@@ -26,9 +26,10 @@ Steps:
   fmt           cargo fmt --all --check
   clippy        cargo clippy --workspace --all-targets -- -D warnings
   test          cargo test --workspace
-  loom          cargo test --release -p <crate> --test loom_<x>... for every
-                crates/*/tests/loom_*.rs, with RUSTFLAGS=\"--cfg acqrel_loom\",
-                LOOM_MAX_PREEMPTIONS=2 and CARGO_TARGET_DIR=<target>/loom
+  loom          cargo clippy -p <crate> --tests, then cargo test --release -p
+                <crate> --test loom_<x>... for every crates/*/tests/loom_*.rs,
+                with RUSTFLAGS=\"--cfg acqrel_loom\", LOOM_MAX_PREEMPTIONS=2 and
+                CARGO_TARGET_DIR=<target>/loom
   loom-mutants  cargo xtask loom-mutants: each weakened ordering listed in
                 crates/*/tests/loom_mutants.txt must make its loom model fail
   bench-build   cargo bench --workspace --no-run
@@ -205,6 +206,11 @@ fn run_loom() -> Result<(), DynError> {
     // artifact, and sharing the normal one would throw its cache away.
     let target = cmd::target_dir().join("loom");
     for (package, tests) in &models {
+        // The loom-only code (the models, the loom halves of the shims) is
+        // invisible to the normal clippy step: lint it under the loom cfg.
+        loom_cargo(&target)
+            .args(["clippy", "-p", package, "--tests", "--", "-D", "warnings"])
+            .run()?;
         let mut command = loom_cargo(&target).args(["test", "--release", "-p", package]);
         for test in tests {
             command = command.args(["--test", test]);

@@ -60,8 +60,8 @@
 
 mod atomic_bloom;
 mod clock;
-mod counter_registry;
 mod countdown;
+mod counter_registry;
 mod generation_signal;
 mod latch;
 mod manual_clock;
@@ -78,14 +78,14 @@ mod unique_clock;
 // TODO(issue-4): explicit lists once the files are written.
 pub use crate::atomic_bloom::*;
 pub use crate::clock::{Clock, MonotonicClock};
-pub use crate::counter_registry::*;
 pub use crate::countdown::{Countdown, CountdownError};
+pub use crate::counter_registry::*;
 pub use crate::generation_signal::GenerationSignal;
 pub use crate::latch::Latch;
 pub use crate::manual_clock::ManualClock;
-pub use crate::snapshot::{Snapshot, SnapshotGuard, SnapshotReader, SnapshotRef};
 pub use crate::round_robin::*;
 pub use crate::sharded_counter::*;
+pub use crate::snapshot::{Snapshot, SnapshotGuard, SnapshotReader, SnapshotRef};
 pub use crate::stage_gate::{AdvanceError, Stage, StageGate};
 pub use crate::transfer_stack::*;
 pub use crate::try_once::TryOnce;

@@ -4,18 +4,27 @@
 //!
 //! Two passes, both with tree borrows:
 //!
-//! * **strict provenance** for every test whose name does not mention
-//!   `snapshot`/`Snapshot`;
-//! * **permissive provenance** for those that do. `Snapshot` stores its
-//!   value in arc-swap, whose hybrid strategy turns a stored integer back
-//!   into a pointer when it pays a reader's debt under contention (arc-swap
-//!   1.9.5, `src/strategy/hybrid.rs:68`). Strict provenance rejects that
-//!   cast, which is arc-swap's design, not undefined behaviour, so the tests
-//!   that go through arc-swap run with exposed provenance allowed. Every other
-//!   Miri check stays on for them.
+//! * **strict provenance** for every test whose name matches none of
+//!   [`PERMISSIVE_FILTERS`];
+//! * **permissive provenance** for those that do, each for a stated reason:
+//!   - `snapshot`/`Snapshot`, `registry`/`Registry`: `Snapshot` (and the
+//!     `CounterRegistry` built on it) stores its value in arc-swap, whose
+//!     hybrid strategy turns a stored integer back into a pointer when it
+//!     pays a reader's debt under contention (arc-swap 1.9.5,
+//!     `src/strategy/hybrid.rs:68`). That is arc-swap's design, not undefined
+//!     behaviour.
+//!   - `transfer_stack`/`TransferStack`: the stack stores its links as
+//!     addresses and follows them with `with_exposed_provenance`, on purpose:
+//!     with pointer links, a push that races an ABA reuse of the head would
+//!     carry the freed node's provenance (see the module docs of
+//!     `crates/acqrel-core/src/transfer_stack.rs`).
+//!
+//!   Every other Miri check stays on for them.
 //!
 //! Tests scale their sizes down under `cfg(miri)` (see
-//! `crates/acqrel-core/tests/stress.rs`); none is skipped.
+//! `crates/acqrel-core/tests/common/mod.rs`). One is skipped, with its
+//! reason at the test: `AtomicBloom`'s check that an impossible allocation
+//! is an error (Miri stops on resource exhaustion instead of failing it).
 
 use crate::cmd::{self, Cmd, DynError};
 use crate::nightly;
@@ -27,8 +36,9 @@ Run the tests of every crate with unsafe code or hand-written atomics under Miri
 Usage: cargo xtask miri [--selftest]
 
 Runs on the nightly toolchain (installs its miri and rust-src components), with
--Zmiri-tree-borrows, and -Zmiri-strict-provenance except for the Snapshot tests,
-which go through arc-swap's integer-to-pointer casts (see xtask/src/miri.rs).
+-Zmiri-tree-borrows, and -Zmiri-strict-provenance except for the tests that need
+exposed provenance: Snapshot and CounterRegistry (arc-swap's integer-to-pointer
+casts) and TransferStack (address links); see xtask/src/miri.rs.
 
 Options:
   --selftest  Run only the deliberate bugs in crates/acqrel-core/tests/selftest.rs
@@ -36,8 +46,16 @@ Options:
   -h, --help  Print this help
 ";
 
-/// Test-name filter that selects the tests going through arc-swap.
-const ARC_SWAP_FILTERS: [&str; 2] = ["snapshot", "Snapshot"];
+/// Test-name filters selecting the tests that need exposed provenance (see
+/// the module docs for why each does).
+const PERMISSIVE_FILTERS: [&str; 6] = [
+    "snapshot",
+    "Snapshot",
+    "registry",
+    "Registry",
+    "transfer_stack",
+    "TransferStack",
+];
 
 /// Runs `cargo xtask miri` with the arguments after the task.
 pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
@@ -63,13 +81,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
     }
     for package in nightly::CHECKED_PACKAGES {
         let mut strict = miri_test(STRICT, "miri").args(["-p", package, "--no-fail-fast", "--"]);
-        for filter in ARC_SWAP_FILTERS {
+        for filter in PERMISSIVE_FILTERS {
             strict = strict.args(["--skip", filter]);
         }
         strict.run()?;
         miri_test(PERMISSIVE, "miri")
             .args(["-p", package, "--no-fail-fast", "--"])
-            .args(ARC_SWAP_FILTERS)
+            .args(PERMISSIVE_FILTERS)
             .run()?;
     }
     Ok(())
@@ -77,7 +95,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
 
 /// Miri flags for code that keeps strict provenance.
 const STRICT: &str = "-Zmiri-strict-provenance -Zmiri-tree-borrows";
-/// Miri flags for code that goes through arc-swap (see the module docs).
+/// Miri flags for the tests that need exposed provenance (see the module docs).
 const PERMISSIVE: &str = "-Zmiri-permissive-provenance -Zmiri-tree-borrows";
 
 /// `cargo miri test` with `flags`, building into `<target>/<dir>`.

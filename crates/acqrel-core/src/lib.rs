@@ -19,6 +19,10 @@
 //! | `atomic.Int32` lifecycle + `CompareAndSwap` | [`StageGate`] | successful `advance` | `current`, `wait_for`, `reached` |
 //! | `time.Now()` in code under test | [`Clock`], [`MonotonicClock`], [`ManualClock`] | `ManualClock::advance` | `Clock::now` |
 //! | CAS loop over `UnixNano` | [`UniqueClock`] | — (uniqueness from one RMW order) | — |
+//! | `items[idx.Add(1) % len]` round-robin | [`RoundRobin`] | — (items published by construction) | — |
+//! | per-P sharded counters, `LongAdder` | [`ShardedCounter`], [`CounterRegistry`] | — (counts publish nothing; `sum` exact after join) | registry: `Snapshot` load |
+//! | concurrent set with a Bloom filter | [`AtomicBloom`] | `insert` (`fetch_or`, AcqRel) | `contains` (Acquire) |
+//! | CAS push onto an `atomic.Pointer[node]` stack | [`TransferStack`] | `push` (Release CAS) | `take_all` (Acquire swap), `is_empty` |
 //!
 //! Blocking waits (`wait*`) park the thread on a condition variable; async
 //! waits are runtime-agnostic futures that are cancel safe. Both re-check
@@ -75,19 +79,18 @@ mod transfer_stack;
 mod try_once;
 mod unique_clock;
 
-// TODO(issue-4): explicit lists once the files are written.
-pub use crate::atomic_bloom::*;
+pub use crate::atomic_bloom::{AtomicBloom, BloomError};
 pub use crate::clock::{Clock, MonotonicClock};
 pub use crate::countdown::{Countdown, CountdownError};
-pub use crate::counter_registry::*;
+pub use crate::counter_registry::{CounterRegistry, RegistryFull};
 pub use crate::generation_signal::GenerationSignal;
 pub use crate::latch::Latch;
 pub use crate::manual_clock::ManualClock;
-pub use crate::round_robin::*;
-pub use crate::sharded_counter::*;
+pub use crate::round_robin::{RoundRobin, RoundRobinError};
+pub use crate::sharded_counter::ShardedCounter;
 pub use crate::snapshot::{Snapshot, SnapshotGuard, SnapshotReader, SnapshotRef};
 pub use crate::stage_gate::{AdvanceError, Stage, StageGate};
-pub use crate::transfer_stack::*;
+pub use crate::transfer_stack::{TakeAll, TransferStack};
 pub use crate::try_once::TryOnce;
 pub use crate::unique_clock::UniqueClock;
 
@@ -112,5 +115,9 @@ mod guide {
         Countdown => "countdown.md",
         StageGate => "stage_gate.md",
         Clock => "clock.md",
+        RoundRobin => "round_robin.md",
+        ShardedCounter => "sharded_counter.md",
+        AtomicBloom => "atomic_bloom.md",
+        TransferStack => "transfer_stack.md",
     }
 }

@@ -66,6 +66,11 @@ fn tsan_test(host: &str, rustflags: &str, dir: &str) -> Cmd {
     nightly::cargo()
         .args(["test", "-Zbuild-std", "--target", host])
         .env("RUSTFLAGS", rustflags)
+        // Let the sanitizer's allocator fail an impossible allocation the
+        // way the system allocator does (return null) instead of aborting,
+        // so tests of `try_reserve` error paths behave as they do natively.
+        // It changes nothing about race detection.
+        .env("TSAN_OPTIONS", "allocator_may_return_null=1")
         .env("CARGO_TARGET_DIR", cmd::target_dir().join(dir))
 }
 

@@ -68,15 +68,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
         return nightly::expect_reports("miri", "Undefined Behavior", |test| {
             miri_test(STRICT, "miri-selftest")
                 .env("RUSTFLAGS", "--cfg acqrel_selftest")
-                .args([
-                    "-p",
-                    nightly::SELFTEST_PACKAGE,
-                    "--test",
-                    "selftest",
-                    "--",
-                    "--exact",
-                    test,
-                ])
+                .args(nightly::selftest_args(test))
         });
     }
     for package in nightly::CHECKED_PACKAGES {

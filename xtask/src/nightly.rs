@@ -9,10 +9,23 @@ pub(crate) const CHECKED_PACKAGES: [&str; 1] = ["acqrel-core"];
 
 /// The integration test holding the deliberate bugs, built only under
 /// `--cfg acqrel_selftest` (`crates/acqrel-core/tests/selftest.rs`).
-pub(crate) const SELFTEST_PACKAGE: &str = "acqrel-core";
+const SELFTEST_PACKAGE: &str = "acqrel-core";
 
 /// The deliberate bugs, one test each.
 pub(crate) const SELFTESTS: [&str; 2] = ["deliberate_data_race", "deliberate_use_after_free"];
+
+/// Cargo arguments selecting self-test `test` alone.
+pub(crate) fn selftest_args(test: &str) -> [&str; 7] {
+    [
+        "-p",
+        SELFTEST_PACKAGE,
+        "--test",
+        "selftest",
+        "--",
+        "--exact",
+        test,
+    ]
+}
 
 /// Cargo on the nightly toolchain, whatever `rust-toolchain.toml` pins.
 ///

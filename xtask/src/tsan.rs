@@ -41,15 +41,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
                 "-Zsanitizer=thread --cfg acqrel_selftest",
                 "tsan-selftest",
             )
-            .args([
-                "-p",
-                nightly::SELFTEST_PACKAGE,
-                "--test",
-                "selftest",
-                "--",
-                "--exact",
-                test,
-            ])
+            .args(nightly::selftest_args(test))
         });
     }
     for package in nightly::CHECKED_PACKAGES {

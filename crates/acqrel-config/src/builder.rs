@@ -186,7 +186,9 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Builder<T> {
     /// The clock for debouncing, polling and the times in the status
     /// ([`MonotonicClock`] by default). With a
     /// [`ManualClock`](acqrel_core::ManualClock), nothing is debounced or
-    /// polled until the test advances it.
+    /// polled until the test advances it; the reloader notices an advance
+    /// within a second of real time (it re-reads the clock at least once a
+    /// second while a check is scheduled).
     ///
     /// # Examples
     ///

@@ -106,3 +106,10 @@ pub use crate::builder::{Builder, DEFAULT_DEBOUNCE, DEFAULT_MAX_SIZE};
 pub use crate::error::{BoxError, Reason, ReloadError, StartError};
 pub use crate::hot_config::{CallbackId, ConfigGuard, ConfigRef, HotConfig, ReloadOutcome, Status};
 pub use crate::subscription::Subscription;
+
+/// The guide's page on this crate, compiled and run as a doc test so its
+/// example cannot drift from the API (`acqrel-core`, which compiles the
+/// other pages, cannot depend on this crate).
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/patterns/hot-reload.md")]
+struct HotReloadGuide;

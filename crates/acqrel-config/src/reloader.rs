@@ -116,7 +116,10 @@ pub(crate) fn run<T: DeserializeOwned + Send + Sync + 'static>(
     shared: Arc<Shared<T>>,
     mut watches: Option<Watches>,
 ) {
-    let mut announced = shared.snapshot.generation();
+    // The config served at start is generation 0 and is no change. Not the
+    // generation current when this thread gets to run: a `reload_now` that
+    // commits before then is a change the callbacks must hear about.
+    let mut announced = 0;
     loop {
         match shared.trigger.next(&*shared.clock) {
             Work::Stop => break,

@@ -87,7 +87,6 @@ struct Record {
     /// The latest refusal, until a config is applied: the same refusal again
     /// is returned without being counted or logged again.
     refused: Option<(RefusalKey, ReloadError)>,
-    reloads: u64,
     failures: u64,
 }
 
@@ -132,7 +131,6 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
             last_error: refused.as_ref().map(|(_, err)| err.clone()),
             failures: u64::from(refused.is_some()),
             refused,
-            reloads: 0,
         };
         Shared {
             source,
@@ -202,11 +200,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
         });
         match committed {
             Ok(generation) => {
-                {
-                    let mut record = sync::lock(&self.record);
-                    record.reloads += 1;
-                    record.refused = None;
-                }
+                sync::lock(&self.record).refused = None;
                 tracing::info!(path = %self.source.path.display(), generation, "config reloaded");
                 self.wake.fire();
                 Ok(ReloadOutcome::Applied { generation })
@@ -250,6 +244,10 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
 
     /// A consistent view of the config served and the attempts so far.
     pub(crate) fn status(&self) -> Status {
+        // The count first: an attempt is counted only once its commit or
+        // refusal is recorded, so every attempt it counts shows in what is
+        // read below.
+        let checks = self.checks.generation();
         let current = self.snapshot.load();
         let record = sync::lock(&self.record);
         Status {
@@ -257,9 +255,13 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
             loaded_at: current.at,
             content_hash: current.hash,
             last_error: record.last_error.clone(),
-            reloads: record.reloads,
+            // Each applied reload publishes exactly one generation, and
+            // nothing else publishes: the count is the generation, read from
+            // the same snapshot (a separate counter, bumped after the commit,
+            // could lag the generation a waiter was just woken for).
+            reloads: current.generation(),
             failures: record.failures,
-            checks: self.checks.generation(),
+            checks,
         }
     }
 

@@ -19,16 +19,22 @@
 //!
 //! A check is due `debounce` after the last event, or `max_delay` after the
 //! first event since the previous check, whichever comes first: a file
-//! rewritten without pause still gets reloaded. Waits sleep in real time for
-//! the clock time left and then re-read the clock, so a clock slower than
-//! real time (a manual clock in tests) only makes the thread re-check more
-//! often.
+//! rewritten without pause still gets reloaded. While a check is scheduled,
+//! the reloader sleeps in real time for the clock time left, but never more
+//! than [`MAX_SLEEP`], and then re-reads the clock: a clock that runs slower
+//! than real time (a manual clock in tests) only makes it re-check more
+//! often, and one moved forward by a test is noticed within `MAX_SLEEP`.
+//! With nothing scheduled it sleeps until notified.
 
 use std::time::Duration;
 
 use acqrel_core::Clock;
 
 use crate::sync::{self, Condvar, Mutex};
+
+/// The longest the reloader sleeps before re-reading the clock while a
+/// check is scheduled (see the module's `# Debounce`).
+pub const MAX_SLEEP: Duration = Duration::from_secs(1);
 
 /// What the reloader thread should do next.
 #[derive(Debug, PartialEq, Eq)]
@@ -137,7 +143,7 @@ impl Trigger {
             }
             // Checked under the lock: a producer that runs after this point
             // notifies a waiting thread.
-            let timeout = due.map(|due| due - now);
+            let timeout = due.map(|due| (due - now).min(MAX_SLEEP));
             pending = sync::wait(&self.condvar, pending, timeout);
         }
     }

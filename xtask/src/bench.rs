@@ -27,7 +27,9 @@ Usage: cargo xtask bench [--full] [--bench NAME]... [-- CRITERION_ARGS...]
 
 Runs `cargo bench -p acqrel-benches` (every bench target, or each NAME),
 prints a markdown table per criterion group (ours / anchor ratios of mean
-times), checks benches/targets.txt, and writes the same report to
+times), checks benches/targets.txt, runs the scenario examples that go with
+the selected benches (config: acqrel-config's reload_latency, which checks
+its own target), and writes the same report to
 <target dir>/acqrel-bench/report.md.
 
 Options:
@@ -110,20 +112,59 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
             report::TargetCounts::default()
         }
     };
+    let missed_latency = latency_sections(&options, &mut body)?;
     print!("\n{body}");
 
     let report_path = target_dir.join("acqrel-bench").join("report.md");
     let report = format!("{}\n{body}", header(&options));
     write_file(&report_path, &report)?;
     println!("\nreport written to {}", report_path.display());
-    if counts.missed > 0 {
+    let missed = counts.missed + missed_latency;
+    if missed > 0 {
         eprintln!(
-            "warning: {} bench target(s) MISSED (not an error: timings are noisy; \
-             rerun with --full on a quiet machine before acting on it)",
-            counts.missed
+            "warning: {missed} bench target(s) MISSED (not an error: timings are noisy; \
+             rerun with --full on a quiet machine before acting on it)"
         );
     }
     Ok(())
+}
+
+/// Measurements that are not criterion benches: examples that time a whole
+/// scenario, print their own target line and exit with 1 when they miss it.
+/// Each runs with the bench target it belongs to: (bench, package, example).
+const SCENARIO_EXAMPLES: [(&str, &str, &str); 1] = [("config", "acqrel-config", "reload_latency")];
+
+/// Runs the scenario examples that go with the selected benches, appends
+/// their output to `body`, and returns how many missed their target.
+fn latency_sections(options: &Options, body: &mut String) -> Result<usize, DynError> {
+    let mut missed = 0;
+    for (bench, package, example) in SCENARIO_EXAMPLES {
+        if !options.benches.is_empty() && !options.benches.iter().any(|b| b == bench) {
+            continue;
+        }
+        let captured = Cmd::cargo()
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                package,
+                "--example",
+                example,
+            ])
+            .run_captured()?;
+        let verdict = if captured.status.success() {
+            "target met"
+        } else {
+            missed += 1;
+            "MISSED (or failed: see the output)"
+        };
+        body.push_str(&format!(
+            "\n## {example} ({verdict})\n\n`cargo run --release -p {package} --example {example}`\n\n```text\n{}```\n",
+            captured.output
+        ));
+    }
+    Ok(missed)
 }
 
 /// Parses `--full`, `--bench NAME` and everything after `--`; `None` when

@@ -258,8 +258,11 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Builder<T> {
             Some(Err((dir, source))) => return Err(StartError::Watch { dir, source }),
         };
         // A change between the first read and the start of the watch made no
-        // event we saw: look once more after a debounce period.
-        shared.trigger.fs_event(now);
+        // event we saw: look once more after a debounce period. (Without a
+        // watch, only polling and `reload_now` read the file.)
+        if watches.is_some() {
+            shared.trigger.fs_event(now);
+        }
         let thread = std::thread::Builder::new()
             .name("acqrel-config".to_owned())
             .spawn({

@@ -59,9 +59,8 @@ fn start(path: &Path) -> HotConfig<Cfg> {
         .unwrap_or_else(|e| panic!("cannot start on {}: {e}", path.display()))
 }
 
-/// Starts a config that only `reload_now` reads: no watch, and a manual
-/// clock that never moves, so the check the start schedules one debounce
-/// period later never comes due.
+/// Starts a config that only `reload_now` reads: no watch and no polling
+/// (and a manual clock that never moves, to be sure nothing comes due).
 fn start_quiet(path: &Path) -> HotConfig<Cfg> {
     HotConfig::builder(path)
         .watch(false)
@@ -631,9 +630,12 @@ fn poll_only() {
         .clock(clock.clone())
         .start()
         .unwrap();
-    // The start's own check, which also schedules the next poll.
-    clock.advance(DEBOUNCE);
+    // Without a watch the start schedules no check of its own: the first
+    // read is the first poll, of unchanged content.
+    assert_eq!(config.status().checks, 0);
+    clock.advance(INTERVAL);
     assert_eq!(wait_checks(&config, 1), 1);
+    assert_serves(&config, 1, 0);
 
     for version in 2..=3 {
         let since = config.generation();

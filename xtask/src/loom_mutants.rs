@@ -66,6 +66,12 @@ const FAILED_RESULT: &str = "test result: FAILED";
 /// The line libtest prints when its filters matched no test.
 const NO_TEST_RAN: &str = "running 0 tests";
 
+/// The line libtest prints before running the one model a mutant names.
+const ONE_TEST_RAN: &str = "running 1 test\n";
+
+/// What a panicking thread prints.
+const PANICKED: &str = "panicked at";
+
 /// How many lines of output to show for a mutant that did not compile.
 const TAIL_LINES: usize = 20;
 
@@ -335,8 +341,8 @@ fn find_once(haystack: &str, needle: &str) -> Result<usize, usize> {
 enum Outcome {
     /// The model failed: the mutant was caught.
     Killed,
-    /// The command failed without a test result: the mutated crate did not
-    /// compile (or the test binary died before reporting).
+    /// The command failed without the model failing: the mutated crate did
+    /// not compile (or the test binary died before running the model).
     DidNotCompile,
     /// The model passed with the mutant in place.
     Survived,
@@ -347,10 +353,15 @@ enum Outcome {
 /// Classifies a mutant's run from whether the command succeeded and what it
 /// printed.
 ///
-/// Killed needs both a failure and libtest's `test result: FAILED`: a
-/// failure without it means cargo never got to run the model.
+/// Killed needs a failure and proof that the model itself failed: libtest's
+/// `test result: FAILED`, or the model started and panicked, and the binary
+/// died before reporting (loom aborts that way when a deadlock's unwinding
+/// drops a loom object of a suspended thread). A failure without either
+/// means cargo never got to run the model.
 fn classify(success: bool, output: &str) -> Outcome {
-    match (success, output.contains(FAILED_RESULT)) {
+    let model_failed = output.contains(FAILED_RESULT)
+        || (output.contains(ONE_TEST_RAN) && output.contains(PANICKED));
+    match (success, model_failed) {
         (false, true) => Outcome::Killed,
         (false, false) => Outcome::DidNotCompile,
         (true, _) if output.contains(NO_TEST_RAN) => Outcome::NoSuchTest,
@@ -731,7 +742,12 @@ src/latch.rs | self.open.swap(true, Ordering::Release) | self.open.swap(true, Or
         let no_test = "running 0 tests\n\ntest result: ok. 0 passed; 0 failed; 1 filtered out\n";
         let compile_error =
             "error[E0308]: mismatched types\nerror: could not compile `acqrel-core`\n";
+        let aborted = "running 1 test\n\nthread 'm' (7) panicked at loom/src/rt/execution.rs:215:13:\n\
+                       deadlock; threads = [..]\nthread caused non-unwinding panic. aborting.\n";
+        let ice = "thread 'rustc' panicked at compiler/x.rs:1:1:\nerror: could not compile\n";
         assert_eq!(classify(false, failed), Outcome::Killed);
+        assert_eq!(classify(false, aborted), Outcome::Killed);
+        assert_eq!(classify(false, ice), Outcome::DidNotCompile);
         assert_eq!(classify(false, compile_error), Outcome::DidNotCompile);
         assert_eq!(classify(false, passed), Outcome::DidNotCompile);
         assert_eq!(classify(false, ""), Outcome::DidNotCompile);

@@ -1,0 +1,122 @@
+//! Negative outcomes of the limiters.
+
+use std::time::Duration;
+
+/// A denied request: when it would have been allowed.
+///
+/// Times are readings of the limiter's [`Clock`](acqrel_core::Clock).
+///
+/// # Examples
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use std::time::Duration;
+/// use acqrel_core::ManualClock;
+/// use acqrel_ratelimit::{Quota, RateLimiter};
+///
+/// let quota = Quota::per_second(NonZeroU32::new(10).unwrap()).allow_burst(NonZeroU32::MIN);
+/// let limiter = RateLimiter::with_clock(quota, ManualClock::new());
+/// assert!(limiter.check().is_ok());
+/// let denied = limiter.check().unwrap_err();
+/// assert_eq!(denied.earliest_possible(), Duration::from_millis(100));
+/// assert_eq!(denied.wait_time(), Duration::from_millis(100));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("rate limited: allowed again in {:?}", self.wait_time())]
+pub struct NotUntil {
+    earliest: Duration,
+    at: Duration,
+}
+
+impl NotUntil {
+    pub(crate) fn new(earliest_ns: u64, at_ns: u64) -> Self {
+        NotUntil {
+            earliest: Duration::from_nanos(earliest_ns),
+            at: Duration::from_nanos(at_ns),
+        }
+    }
+
+    /// The clock reading from which the request would be allowed (if nothing
+    /// else is admitted meanwhile).
+    ///
+    /// # Examples
+    ///
+    /// See [`NotUntil`].
+    pub fn earliest_possible(&self) -> Duration {
+        self.earliest
+    }
+
+    /// How long after the check the request would be allowed.
+    ///
+    /// # Examples
+    ///
+    /// See [`NotUntil`].
+    pub fn wait_time(&self) -> Duration {
+        self.earliest.saturating_sub(self.at)
+    }
+
+    /// How long after the clock reading `now` the request would be allowed
+    /// (zero if `now` is past it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::num::NonZeroU32;
+    /// # use std::time::Duration;
+    /// # use acqrel_core::ManualClock;
+    /// # use acqrel_ratelimit::{Quota, RateLimiter};
+    /// # let quota = Quota::per_second(NonZeroU32::new(10).unwrap()).allow_burst(NonZeroU32::MIN);
+    /// # let limiter = RateLimiter::with_clock(quota, ManualClock::new());
+    /// # limiter.check().unwrap();
+    /// let denied = limiter.check().unwrap_err();
+    /// assert_eq!(denied.wait_time_from(Duration::from_millis(40)), Duration::from_millis(60));
+    /// ```
+    pub fn wait_time_from(&self, now: Duration) -> Duration {
+        self.earliest.saturating_sub(now)
+    }
+}
+
+/// Why [`RateLimiter::check_n`](crate::RateLimiter::check_n) denied `n`
+/// cells.
+///
+/// # Examples
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use acqrel_ratelimit::{NegativeOutcome, Quota, RateLimiter};
+/// let limiter = RateLimiter::new(Quota::per_second(NonZeroU32::new(5).unwrap()));
+/// assert_eq!(limiter.check_n(6), Err(NegativeOutcome::InsufficientCapacity { burst: 5 }));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NegativeOutcome {
+    /// Not now; allowed at the time given.
+    #[error(transparent)]
+    NotUntil(#[from] NotUntil),
+    /// More cells than the burst: never allowed under the current quota.
+    #[error("more cells asked for at once than the burst of {burst}")]
+    InsufficientCapacity {
+        /// The quota's burst.
+        burst: u32,
+    },
+}
+
+/// [`RateLimiter::until_n_ready`](crate::RateLimiter::until_n_ready) was
+/// asked for more cells than the burst: waiting would never end.
+///
+/// # Examples
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use acqrel_ratelimit::{InsufficientCapacity, Quota, RateLimiter};
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let limiter = RateLimiter::new(Quota::per_second(NonZeroU32::new(5).unwrap()));
+/// assert_eq!(limiter.until_n_ready(6).await, Err(InsufficientCapacity { burst: 5 }));
+/// # });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("more cells asked for at once than the burst of {burst}")]
+pub struct InsufficientCapacity {
+    /// The quota's burst.
+    pub burst: u32,
+}

@@ -30,6 +30,16 @@
 //! check therefore never waits for a writer (the slot a writer fills is
 //! never the one the current state names), and never mixes two quotas: its
 //! CAS expects the epoch it read the parameters for.
+//!
+//! The two publications overlap: the slot a state names is written before
+//! the CAS that makes the state name it, so the state's Acquire load alone
+//! makes it visible, and so does the Acquire read of the slot's sequence
+//! word. Each still covers a case of its own once the 4-bit tag wraps (a
+//! check stalled through 16 quota changes reads a sequence word with its
+//! tag but of another quota); no loom model reaches those executions, as
+//! `tests/loom_mutants.txt` explains. In that same stall a denial (which
+//! writes nothing, so no CAS validates it) can name a wait computed with
+//! the newer quota's parameters on the older state; an admission cannot.
 
 use std::fmt;
 use std::future::Future;
@@ -149,10 +159,13 @@ struct Current {
 /// assert!(limiter.check().is_ok());
 /// ```
 pub struct RateLimiter<C = MonotonicClock> {
-    /// `gcra::pack(epoch tag, TAT)`.
+    /// `gcra::pack(epoch tag, TAT)`; the TAT counts from `origin`.
     state: AtomicU64,
     slots: [Slot; 2],
     writer: Mutex<Current>,
+    /// The clock reading when the limiter was made, in ns: the state's 60
+    /// bits of time count from here, whatever the clock's own epoch.
+    origin: u64,
     clock: C,
 }
 
@@ -186,8 +199,23 @@ impl<C: Clock> RateLimiter<C> {
             // Slot 1 is written before it is first named.
             slots: [Slot::new(0, &p), Slot::new(WRITING, &p)],
             writer: Mutex::new(Current { epoch: 0, quota }),
+            origin: clock.now_nanos(),
             clock,
         }
+    }
+
+    /// The clock reading `reading` as the state counts time: nanoseconds
+    /// since `origin`, saturated to what the state holds (a reading before
+    /// `origin` counts as `origin`).
+    #[inline]
+    fn since_origin(&self, reading: u64) -> u64 {
+        gcra::clamp_now(reading.saturating_sub(self.origin))
+    }
+
+    /// A denial, at the clock reading `reading`, of a request admissible
+    /// from `earliest` (counted from `origin`), in the clock's own readings.
+    fn not_until(&self, earliest: u64, reading: u64) -> NotUntil {
+        NotUntil::new(earliest.saturating_add(self.origin), reading)
     }
 
     /// The quota in force.
@@ -219,7 +247,7 @@ impl<C: Clock> RateLimiter<C> {
             NegativeOutcome::NotUntil(not_until) => not_until,
             // Cannot happen (a burst is at least one cell); denying for
             // ever is the answer that admits nothing it should not.
-            NegativeOutcome::InsufficientCapacity { .. } => NotUntil::new(gcra::TIME_MAX, 0),
+            NegativeOutcome::InsufficientCapacity { .. } => self.not_until(gcra::NEVER, 0),
         })
     }
 
@@ -251,16 +279,16 @@ impl<C: Clock> RateLimiter<C> {
         if n == 0 {
             return Ok(());
         }
-        let now = gcra::clamp_now(self.clock.now_nanos());
-        // Acquire: pairs with the AcqRel CAS in `set_quota` (and, through
-        // the release sequence it heads, with every later CAS), so the slot
-        // the state names is visible.
-        let mut state = self.state.load(Ordering::Acquire);
+        let reading = self.clock.now_nanos();
+        let now = self.since_origin(reading);
+        let mut state = self.load_state();
         loop {
             let (epoch, tat) = gcra::unpack(state);
             let Some(p) = self.params(epoch) else {
-                // A newer quota was published; see the module docs.
-                state = self.state.load(Ordering::Acquire);
+                // A newer quota was published; see the module docs. The
+                // state has moved on: the next load sees it, soon.
+                sync::hint::spin_loop();
+                state = self.load_state();
                 continue;
             };
             if n > p.burst {
@@ -269,23 +297,39 @@ impl<C: Clock> RateLimiter<C> {
             let new_tat = match gcra::admit(&p, tat, now, n) {
                 Ok(new_tat) => new_tat,
                 // The deny path: no write.
-                Err(earliest) => return Err(NotUntil::new(earliest, now).into()),
+                Err(earliest) => return Err(self.not_until(earliest, reading).into()),
             };
-            // AcqRel on success: the Acquire half keeps this thread's view
-            // current, the Release half continues the release sequence of
-            // `set_quota`'s CAS for readers of this value (C++20 rules make
-            // any RMW do that; the explicit ordering does not rely on it).
-            // Acquire on failure: the value read is used like the load above.
-            match self.state.compare_exchange_weak(
-                state,
-                gcra::pack(epoch, new_tat),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Ok(()),
+            match self.replace_state(state, gcra::pack(epoch, new_tat)) {
+                Ok(()) => return Ok(()),
                 Err(actual) => state = actual,
             }
         }
+    }
+
+    /// The state word, for a decision on it.
+    #[inline]
+    fn load_state(&self) -> u64 {
+        // Acquire: pairs with the AcqRel CAS in `set_quota` (and, through
+        // the release sequence it heads, with every later CAS), so the slot
+        // the state names is visible.
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// Replaces the state word `current` with `new`, or returns the state
+    /// word found instead (to decide again on it). Every change of the state
+    /// goes through here: admission is decided by this compare-and-swap.
+    #[inline]
+    fn replace_state(&self, current: u64, new: u64) -> Result<(), u64> {
+        // AcqRel on success: the Release half publishes the slot written
+        // before it, when `set_quota` calls this (pairs with `load_state`);
+        // in `check_n` and `refund` it continues the release sequence of
+        // that CAS for readers of this value (C++20 rules make any RMW do
+        // that; the explicit ordering does not rely on it), and the Acquire
+        // half keeps this thread's view current. Acquire on failure: the
+        // value returned is used like `load_state`'s.
+        self.state
+            .compare_exchange_weak(current, new, Ordering::AcqRel, Ordering::Acquire)
+            .map(drop)
     }
 
     /// The parameters of the quota whose epoch tag is `epoch`, if its slot
@@ -316,27 +360,22 @@ impl<C: Clock> RateLimiter<C> {
     /// assert!(limiter.check().is_err());
     /// ```
     pub fn refund(&self, n: u32) {
-        let now = gcra::clamp_now(self.clock.now_nanos());
-        // Acquire: as in `check_n`.
-        let mut state = self.state.load(Ordering::Acquire);
+        let now = self.since_origin(self.clock.now_nanos());
+        let mut state = self.load_state();
         loop {
             let (epoch, tat) = gcra::unpack(state);
             let Some(p) = self.params(epoch) else {
-                state = self.state.load(Ordering::Acquire);
+                // As in `check_n`.
+                sync::hint::spin_loop();
+                state = self.load_state();
                 continue;
             };
             let new_tat = gcra::refund(&p, tat, now, n);
             if new_tat == tat {
                 return;
             }
-            // AcqRel / Acquire: as in `check_n`.
-            match self.state.compare_exchange_weak(
-                state,
-                gcra::pack(epoch, new_tat),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return,
+            match self.replace_state(state, gcra::pack(epoch, new_tat)) {
+                Ok(()) => return,
                 Err(actual) => state = actual,
             }
         }
@@ -372,22 +411,14 @@ impl<C: Clock> RateLimiter<C> {
         let next = current.epoch.wrapping_add(1);
         // The slot of quota `next - 2`: no state names it any more.
         self.slots[usize::from(next & 1 == 1)].write(next, &new);
-        // Acquire: as in `check_n`.
-        let mut state = self.state.load(Ordering::Acquire);
+        let mut state = self.load_state();
         loop {
             let (_, tat) = gcra::unpack(state);
-            let now = gcra::clamp_now(self.clock.now_nanos());
+            let now = self.since_origin(self.clock.now_nanos());
             let new_tat = gcra::rescale(&old, &new, tat, now);
-            // AcqRel: the Release half pairs with the Acquire loads of the
-            // state in `check_n` and `refund`, publishing the slot written
-            // above; the Acquire half keeps this view current.
-            match self.state.compare_exchange_weak(
-                state,
-                gcra::pack(next, new_tat),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
+            // Publishes the slot written above (see `replace_state`).
+            match self.replace_state(state, gcra::pack(next, new_tat)) {
+                Ok(()) => break,
                 Err(actual) => state = actual,
             }
         }

@@ -39,6 +39,10 @@ impl NotUntil {
     /// The clock reading from which the request would be allowed (if nothing
     /// else is admitted meanwhile).
     ///
+    /// A limiter that has run out of time to count (2⁶⁰ ns, 36 years after
+    /// it was made) fails closed and names `u64::MAX` nanoseconds (584
+    /// years): never.
+    ///
     /// # Examples
     ///
     /// See [`NotUntil`].
@@ -119,4 +123,63 @@ pub enum NegativeOutcome {
 pub struct InsufficientCapacity {
     /// The quota's burst.
     pub burst: u32,
+}
+
+/// Why [`KeyedRateLimiter::check`](crate::KeyedRateLimiter::check) or
+/// [`check_n`](crate::KeyedRateLimiter::check_n) denied a request.
+///
+/// # Examples
+///
+/// ```
+/// use std::num::{NonZeroU32, NonZeroUsize};
+/// use std::time::Duration;
+/// use acqrel_core::ManualClock;
+/// use acqrel_ratelimit::{KeyedNegative, KeyedRateLimiter, Quota};
+///
+/// let limiter = KeyedRateLimiter::<u32, _>::builder(Quota::per_second(NonZeroU32::new(2).unwrap()))
+///     .max_keys(NonZeroUsize::MIN)
+///     .clock(ManualClock::new())
+///     .build();
+/// assert_eq!(limiter.check_n(&1, 3), Err(KeyedNegative::InsufficientCapacity { burst: 2 }));
+/// limiter.check_n(&1, 2).unwrap();
+/// let denied = limiter.check(&1).unwrap_err();
+/// assert_eq!(denied.not_until().unwrap().wait_time(), Duration::from_millis(500));
+/// assert_eq!(limiter.check(&2), Err(KeyedNegative::TooManyKeys { max_keys: 1 }));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyedNegative {
+    /// Not now; allowed at the time given.
+    #[error(transparent)]
+    NotUntil(#[from] NotUntil),
+    /// More cells than the burst: never allowed.
+    #[error("more cells asked for at once than the burst of {burst}")]
+    InsufficientCapacity {
+        /// The quota's burst.
+        burst: u32,
+    },
+    /// The key is new and the limiter already holds its maximum of buckets
+    /// (none of them idle, under
+    /// [`CapPolicy::EvictIdleThenDeny`](crate::CapPolicy::EvictIdleThenDeny)).
+    /// Keys already held are unaffected.
+    #[error("a new key refused: the limiter holds its maximum of {max_keys} keys")]
+    TooManyKeys {
+        /// The limiter's `max_keys`.
+        max_keys: usize,
+    },
+}
+
+impl KeyedNegative {
+    /// The [`NotUntil`] of a denial that waiting fixes; `None` for the
+    /// others.
+    ///
+    /// # Examples
+    ///
+    /// See [`KeyedNegative`].
+    pub fn not_until(&self) -> Option<NotUntil> {
+        match self {
+            KeyedNegative::NotUntil(not_until) => Some(*not_until),
+            _ => None,
+        }
+    }
 }

@@ -15,11 +15,12 @@
 //!   `(tau - (TAT - now)) / T` cells otherwise, where `T` is the interval per
 //!   cell and `tau = T × burst`. Admitting `n` cells moves TAT to
 //!   `max(TAT, now) + n × T`, allowed while that stays within `tau` of now.
-//!   60 bits of nanoseconds are 36.5 years of the limiter's clock (a
-//!   [`MonotonicClock`](acqrel_core::MonotonicClock) starts at zero when the
-//!   limiter is made), so the value never wraps in any realistic uptime:
-//!   readings past it saturate, and a limiter that reaches it denies
-//!   everything (it fails closed rather than wrapping to a full bucket).
+//!   60 bits of nanoseconds are 36.5 years counted from the limiter's
+//!   creation (the limiter subtracts the clock reading it was made at, so a
+//!   clock whose epoch is far in the past, such as the UNIX epoch, changes
+//!   nothing), so the value never wraps in any realistic uptime: readings
+//!   past it saturate, and a limiter that reaches it denies everything with
+//!   [`NEVER`] (it fails closed rather than wrapping to a full bucket).
 //! - **epoch** (4 bits) names the quota the TAT was computed with (the low
 //!   bits of the count of `set_quota` calls), so a check that read the
 //!   parameters of one quota can never commit against a state written with
@@ -37,6 +38,11 @@ pub(crate) const TIME_MAX: u64 = (1 << TIME_BITS) - 1;
 
 /// The mask of the epoch tag once shifted down.
 pub(crate) const EPOCH_MASK: u64 = 0xF;
+
+/// The earliest time [`admit`] names for a request that no wait can make
+/// admissible within the state's time: the largest reading there is, so a
+/// waiter sleeps (for ever, in practice) instead of retrying at once.
+pub(crate) const NEVER: u64 = u64::MAX;
 
 /// The GCRA parameters of a quota, in nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,8 +90,8 @@ pub(crate) fn admit(p: &Params, tat: u64, now: u64, n: u32) -> Result<u64, u64> 
         .saturating_add(p.t.saturating_mul(u64::from(n)));
     if new_tat > TIME_MAX {
         // Past the end of the state's time: fail closed (see the module
-        // docs), never wrap.
-        return Err(TIME_MAX);
+        // docs), never wrap. Time only moves on, so no wait helps.
+        return Err(NEVER);
     }
     if new_tat - now <= p.tau {
         Ok(new_tat)
@@ -104,19 +110,28 @@ pub(crate) fn refund(p: &Params, tat: u64, now: u64, n: u32) -> u64 {
 /// The TAT under `new` that keeps the cells available at `now` under `old`
 /// (capped at the new burst): a quota change neither grants a fresh burst
 /// nor forgets what was used. Fractions of a cell carry over.
+///
+/// A TAT more than `old.tau` ahead of `now` means the clock went backwards
+/// since it was computed: the bucket was empty at clock reading
+/// `tat - old.tau`, which `now` has not reached again. The new TAT keeps
+/// that reading as the one where the bucket is empty, so a quota change
+/// grants nothing the clock has not given back yet.
 pub(crate) fn rescale(old: &Params, new: &Params, tat: u64, now: u64) -> u64 {
     // Debt: how far the bucket is from full, in nanoseconds of the old rate.
-    let debt = u128::from(tat.saturating_sub(now).min(old.tau));
-    // The used part of the burst, in cells (fractional, as a ratio), is
-    // debt / old.t; under the new quota the bucket holds
-    // min(available, new burst) cells, so its debt is
-    // new.tau - min(old.tau - debt, new.tau) scaled to the new rate.
-    let available_old = u128::from(old.tau) - debt; // in old-rate ns
-    let available_new =
-        (available_old * u128::from(new.t) / u128::from(old.t)).min(u128::from(new.tau));
-    let new_debt = u128::from(new.tau) - available_new;
-    // new_debt <= new.tau <= TIME_MAX, so it fits.
-    now.saturating_add(u64::try_from(new_debt).unwrap_or(TIME_MAX))
+    let debt = u128::from(tat.saturating_sub(now));
+    let (old_t, new_t) = (u128::from(old.t), u128::from(new.t));
+    let (old_tau, new_tau) = (u128::from(old.tau), u128::from(new.tau));
+    let new_debt = match old_tau.checked_sub(debt) {
+        // The cells available, in old-rate ns, become new-rate ns, capped
+        // at the new burst: the new debt is the rest of the new burst.
+        Some(available_old) => new_tau - (available_old * new_t / old_t).min(new_tau),
+        // Beyond empty: the excess is clock time, whatever the rate.
+        None => new_tau + (debt - old_tau),
+    };
+    // Saturates to TIME_MAX (an excess that large can only come from a
+    // clock that went back decades).
+    u64::try_from(u128::from(now) + new_debt)
+        .unwrap_or(TIME_MAX)
         .min(TIME_MAX)
 }
 
@@ -168,11 +183,22 @@ mod tests {
     }
 
     #[test]
+    fn rescaling_keeps_the_debt_of_a_clock_that_went_back() {
+        let old = Params::new(10 * MS, 10);
+        // Empty at clock reading 1 s, then the clock read 0.5 s: under any
+        // quota the bucket is empty again at 1 s, not before.
+        let faster = Params::new(5 * MS, 10);
+        assert_eq!(rescale(&old, &faster, 1_100 * MS, 500 * MS), 1_050 * MS);
+        // Same quota: nothing changes.
+        assert_eq!(rescale(&old, &old, 1_100 * MS, 500 * MS), 1_100 * MS);
+    }
+
+    #[test]
     fn extreme_parameters_saturate() {
         let p = Params::new(TIME_MAX, u32::MAX);
         assert_eq!(p.tau, TIME_MAX);
-        assert_eq!(admit(&p, 0, TIME_MAX, u32::MAX), Err(TIME_MAX));
-        assert_eq!(admit(&p, 0, 0, u32::MAX), Err(TIME_MAX));
+        assert_eq!(admit(&p, 0, TIME_MAX, u32::MAX), Err(NEVER));
+        assert_eq!(admit(&p, 0, 0, u32::MAX), Err(NEVER));
         assert_eq!(Params::new(0, 1).t, 1);
     }
 }

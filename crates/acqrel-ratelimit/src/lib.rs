@@ -13,7 +13,7 @@
 //! | Go idiom | Type | Release | Acquire |
 //! |---|---|---|---|
 //! | token bucket packed in a `uint64` + CAS; `rate.Limiter` | [`RateLimiter`] | `set_quota`'s CAS (publishes the quota slot it names) | every `check` loading the state |
-//! | `map[key]*rate.Limiter` with a janitor goroutine | [`KeyedRateLimiter`] | as `RateLimiter`, per key | as `RateLimiter`, per key |
+//! | `map[key]*rate.Limiter` with a janitor goroutine | [`KeyedRateLimiter`] | a sweep releasing the slots it freed (buckets: Relaxed CAS, published by DashMap's shard locks) | a new key reserving a slot (the evicted bucket is gone first) |
 //! | "log at most once a second, say how many were dropped" | [`Throttle`], [`throttled!`] | — (permission only; Relaxed CAS and counters) | — |
 //!
 //! Admission itself publishes nothing: it is decided by the atomicity of the
@@ -25,21 +25,28 @@
 //! - Time comes from an injected [`Clock`](acqrel_core::Clock); the default
 //!   [`MonotonicClock`](acqrel_core::MonotonicClock) never goes backwards.
 //!   A clock that does (a [`ManualClock`](acqrel_core::ManualClock) set
-//!   back) is treated as "no time passed": nothing is refilled, nothing is
-//!   lost.
+//!   back) refills nothing while it is behind: a cell that was due at a
+//!   reading becomes available when the clock reaches that reading again,
+//!   and the state is intact.
 //! - Asking for more cells than the burst is a distinct error, never a
 //!   wait for ever.
-//! - Past 2⁶⁰ ns (36 years) of the limiter's clock, it fails closed.
+//! - 2⁶⁰ ns (36 years) after the limiter was made, it fails closed.
 //!
 //! # Example
 //!
 //! ```
 //! use std::num::NonZeroU32;
+//! use std::time::Duration;
+//! use acqrel_core::ManualClock;
 //! use acqrel_ratelimit::{Quota, RateLimiter};
 //!
-//! let limiter = RateLimiter::new(Quota::per_second(NonZeroU32::new(100).unwrap()));
+//! let clock = ManualClock::new();
+//! let limiter = RateLimiter::with_clock(Quota::per_second(NonZeroU32::new(100).unwrap()), &clock);
 //! let admitted = (0..1000).filter(|_| limiter.check().is_ok()).count();
-//! assert!((100..=110).contains(&admitted)); // the burst, plus what refilled meanwhile
+//! assert_eq!(admitted, 100); // the burst
+//! clock.advance(Duration::from_millis(50));
+//! let admitted = (0..1000).filter(|_| limiter.check().is_ok()).count();
+//! assert_eq!(admitted, 5); // what refilled: one cell per 10 ms
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
@@ -47,13 +54,15 @@ mod direct;
 mod error;
 mod gcra;
 mod jitter;
+mod keyed;
 mod quota;
 mod sync;
 mod throttle;
 
 pub use crate::direct::RateLimiter;
-pub use crate::error::{InsufficientCapacity, NegativeOutcome, NotUntil};
+pub use crate::error::{InsufficientCapacity, KeyedNegative, NegativeOutcome, NotUntil};
 pub use crate::jitter::Jitter;
+pub use crate::keyed::{CapPolicy, KeyedRateLimiter, KeyedRateLimiterBuilder};
 pub use crate::quota::Quota;
 pub use crate::throttle::Throttle;
 
@@ -62,3 +71,10 @@ pub use crate::throttle::Throttle;
 pub mod __private {
     pub use tracing;
 }
+
+/// The guide's page on this crate, compiled and run as a doc test so its
+/// example cannot drift from the API (`acqrel-core`, which compiles the
+/// other pages, cannot depend on this crate).
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/patterns/rate-limit.md")]
+struct RateLimitGuide;

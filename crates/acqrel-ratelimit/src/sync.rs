@@ -18,6 +18,16 @@ pub(crate) mod atomic {
     pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
 }
 
+pub(crate) mod hint {
+    #[cfg(not(acqrel_loom))]
+    pub(crate) use std::hint::spin_loop;
+
+    /// Yields to the other threads: loom then stops returning the values
+    /// the spinning thread has already seen, so a retry makes progress.
+    #[cfg(acqrel_loom)]
+    pub(crate) use loom::hint::spin_loop;
+}
+
 /// Locks `mutex`, ignoring poison: the locks here guard plain numbers that
 /// are written whole, and no user code runs under them.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -20,6 +20,11 @@ use acqrel_core::{Clock, MonotonicClock};
 
 use crate::sync::atomic::{AtomicU64, Ordering};
 
+/// The value of `next` once an interval runs past the clock's largest
+/// reading (`u64::MAX` ns, 584 years, or an interval near `Duration::MAX`):
+/// no call goes through any more.
+const NEVER: u64 = u64::MAX;
+
 /// Lets one call through per interval and counts the calls it suppressed:
 /// the guide's log throttle, lock-free.
 ///
@@ -100,15 +105,14 @@ impl<C: Clock> Throttle<C> {
         let now = self.clock.now_nanos();
         // Relaxed: see the module's `# Orderings`; the CAS decides.
         let next = self.next.load(Ordering::Relaxed);
+        let until = now.saturating_add(self.interval_ns);
+        // `NEVER` is not a reading to wait for: an interval that ran past
+        // the largest reading ends only with the throttle.
         if now >= next
+            && next != NEVER
             && self
                 .next
-                .compare_exchange(
-                    next,
-                    now.saturating_add(self.interval_ns),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
+                .compare_exchange(next, until, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
             // Relaxed: a statistic; the swap takes every count added so far.

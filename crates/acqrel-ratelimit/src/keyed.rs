@@ -924,6 +924,7 @@ mod tests {
             limiter.check(&3),
             Err(KeyedNegative::TooManyKeys { max_keys: 2 })
         );
+        // Relaxed: this test is single-threaded; nothing to synchronize.
         assert_eq!(limiter.swept_at.load(Ordering::Relaxed), 0);
         // Key 1 is idle at 100 ms: the sweep runs, evicts it, and sets the
         // bound to the survivor's TAT (the new key's, 200 ms, is later).

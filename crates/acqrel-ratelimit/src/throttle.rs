@@ -110,6 +110,8 @@ impl<C: Clock> Throttle<C> {
         // the largest reading ends only with the throttle.
         if now >= next
             && next != NEVER
+            // Relaxed: the CAS's atomicity alone lets one call per interval
+            // through; nothing is published (module `# Orderings`).
             && self
                 .next
                 .compare_exchange(next, until, Ordering::Relaxed, Ordering::Relaxed)

@@ -18,6 +18,7 @@
 //! | countdown latch, one-shot `WaitGroup` | [`Countdown`] | `count_down` | `count`, `wait`, `done` |
 //! | `atomic.Int32` lifecycle + `CompareAndSwap` | [`StageGate`] | successful `advance` | `current`, `wait_for`, `reached` |
 //! | `time.Now()` in code under test | [`Clock`], [`MonotonicClock`], [`ManualClock`] | `ManualClock::advance` | `Clock::now` |
+//! | `time.Now()` on a hot path (runtime's cached nanotime) | [`CoarseClock`] | — (the kernel's tick publishes it) | — |
 //! | CAS loop over `UnixNano` | [`UniqueClock`] | — (uniqueness from one RMW order) | — |
 //! | `items[idx.Add(1) % len]` round-robin | [`RoundRobin`] | — (items published by construction) | — |
 //! | per-P sharded counters, `LongAdder` | [`ShardedCounter`], [`CounterRegistry`] | — (counts publish nothing; `sum` exact after join) | registry: `Snapshot` load |
@@ -64,6 +65,7 @@
 
 mod atomic_bloom;
 mod clock;
+mod coarse_clock;
 mod countdown;
 mod counter_registry;
 mod generation_signal;
@@ -75,12 +77,15 @@ mod sharded_counter;
 mod snapshot;
 mod stage_gate;
 mod sync;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod sys_clock;
 mod transfer_stack;
 mod try_once;
 mod unique_clock;
 
 pub use crate::atomic_bloom::{AtomicBloom, BloomError};
 pub use crate::clock::{Clock, MonotonicClock};
+pub use crate::coarse_clock::CoarseClock;
 pub use crate::countdown::{Countdown, CountdownError};
 pub use crate::counter_registry::{CounterRegistry, RegistryFull};
 pub use crate::generation_signal::GenerationSignal;

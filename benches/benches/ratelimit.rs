@@ -11,6 +11,11 @@
 //! (`std::time::Instant`), governor's is `QuantaClock` (the TSC, through the
 //! `quanta` crate, its default feature).
 //!
+//! Every group of the scenarios also measures ours on
+//! `acqrel_core::CoarseClock` (the kernel's tick-time, a quarter of
+//! `Instant`'s cost per reading, at one tick's resolution), the clock to
+//! pick when a reading per check is the cost that matters.
+//!
 //! Groups (one per scenario):
 //!
 //! - `ratelimit/allow_1_thread`: one cell per nanosecond with a burst of 10⁹
@@ -53,7 +58,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use acqrel_benches::BackgroundWriter;
-use acqrel_core::{Clock as _, ManualClock, MonotonicClock};
+use acqrel_core::{Clock as _, CoarseClock, ManualClock, MonotonicClock};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use governor::clock::{Clock as _, FakeRelativeClock, QuantaClock, QuantaInstant, Reference as _};
@@ -65,6 +70,7 @@ type Group<'a> = BenchmarkGroup<'a, WallTime>;
 
 const OURS: &str = "acqrel::RateLimiter::check";
 const ANCHOR: &str = "governor::RateLimiter::check";
+const OURS_COARSE: &str = "acqrel::RateLimiter<CoarseClock>::check";
 
 /// The rate of the allow groups: one cell per nanosecond, burst 10⁹.
 const ALLOW_RATE: NonZeroU32 = NonZeroU32::new(1_000_000_000).unwrap();
@@ -173,7 +179,8 @@ fn direct<L: Direct>(group: &mut Group<'_>, id: &str, limiter: L, outcome: Outco
     });
 }
 
-/// One group: ours and governor, each on its default clock.
+/// One group: ours and governor, each on its default clock, then ours on
+/// `CoarseClock`.
 fn default_clocks(c: &mut Criterion, group_id: &str, outcome: Outcome, threads: u32) {
     let (ours, theirs) = outcome.quotas();
     let mut group = c.benchmark_group(group_id);
@@ -181,6 +188,13 @@ fn default_clocks(c: &mut Criterion, group_id: &str, outcome: Outcome, threads: 
         &mut group,
         OURS,
         acqrel_ratelimit::RateLimiter::new(ours),
+        outcome,
+        threads,
+    );
+    direct(
+        &mut group,
+        OURS_COARSE,
+        acqrel_ratelimit::RateLimiter::with_clock(ours, CoarseClock::new()),
         outcome,
         threads,
     );
@@ -273,6 +287,11 @@ fn keyed_1000_keys(c: &mut Criterion) {
         &mut group,
         "acqrel::KeyedRateLimiter::check",
         acqrel_ratelimit::KeyedRateLimiter::new(ours),
+    );
+    keyed(
+        &mut group,
+        "acqrel::KeyedRateLimiter<CoarseClock>::check",
+        acqrel_ratelimit::KeyedRateLimiter::with_clock(ours, CoarseClock::new()),
     );
     keyed(
         &mut group,
@@ -405,6 +424,10 @@ fn clock_now(c: &mut Criterion) {
     let ours = MonotonicClock::new();
     group.bench_function("acqrel_core::MonotonicClock::now_nanos", |b| {
         b.iter(|| black_box(&ours).now_nanos());
+    });
+    let coarse = CoarseClock::new();
+    group.bench_function("acqrel_core::CoarseClock::now_nanos", |b| {
+        b.iter(|| black_box(&coarse).now_nanos());
     });
     let std = governor::clock::MonotonicClock;
     group.bench_function("std::time::Instant::now", |b| {

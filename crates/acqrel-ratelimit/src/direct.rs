@@ -95,6 +95,7 @@ impl Slot {
 
     /// The parameters of quota number `epoch` (compared on its tag bits),
     /// or `None` if the slot holds another quota or is being written.
+    #[inline]
     fn read(&self, epoch_tag: u64) -> Option<Params> {
         // Acquire: pairs with the Release store of `seq` in `write`.
         let before = self.seq.load(Ordering::Acquire);
@@ -112,6 +113,14 @@ impl Slot {
             burst: u32::try_from(burst).unwrap_or(u32::MAX),
         })
     }
+}
+
+/// What a decision in [`RateLimiter::update`] came to.
+enum Step<T> {
+    /// Replace the TAT with this one, then return the value.
+    Commit(u64, T),
+    /// Return the value; the state stays as it is.
+    Done(T),
 }
 
 /// The quota state `set_quota` keeps under its lock.
@@ -214,6 +223,7 @@ impl<C: Clock> RateLimiter<C> {
 
     /// A denial, at the clock reading `reading`, of a request admissible
     /// from `earliest` (counted from `origin`), in the clock's own readings.
+    #[inline]
     fn not_until(&self, earliest: u64, reading: u64) -> NotUntil {
         NotUntil::new(earliest.saturating_add(self.origin), reading)
     }
@@ -243,11 +253,14 @@ impl<C: Clock> RateLimiter<C> {
     /// See [`RateLimiter`].
     #[inline]
     pub fn check(&self) -> Result<(), NotUntil> {
-        self.check_n(1).map_err(|denied| match denied {
-            NegativeOutcome::NotUntil(not_until) => not_until,
-            // Cannot happen (a burst is at least one cell); denying for
-            // ever is the answer that admits nothing it should not.
-            NegativeOutcome::InsufficientCapacity { .. } => self.not_until(gcra::NEVER, 0),
+        // `check_n(1)` without its burst check: a burst is at least one
+        // cell, so one cell is only ever not yet admissible.
+        let reading = self.clock.now_nanos();
+        let now = self.since_origin(reading);
+        self.update(|p, tat| match gcra::admit(p, tat, now, 1) {
+            Ok(new_tat) => Step::Commit(new_tat, Ok(())),
+            // The deny path: no write.
+            Err(earliest) => Step::Done(Err(self.not_until(earliest, reading))),
         })
     }
 
@@ -281,27 +294,44 @@ impl<C: Clock> RateLimiter<C> {
         }
         let reading = self.clock.now_nanos();
         let now = self.since_origin(reading);
+        self.update(|p, tat| {
+            if n > p.burst {
+                return Step::Done(Err(NegativeOutcome::InsufficientCapacity {
+                    burst: p.burst,
+                }));
+            }
+            match gcra::admit(p, tat, now, n) {
+                Ok(new_tat) => Step::Commit(new_tat, Ok(())),
+                // The deny path: no write.
+                Err(earliest) => Step::Done(Err(self.not_until(earliest, reading).into())),
+            }
+        })
+    }
+
+    /// The loop of every check and refund: loads the state, reads the
+    /// parameters of its quota (starting over if a newer quota is being
+    /// published; see the module docs), and lets `decide` either commit a
+    /// new TAT (by compare-and-swap, deciding again on the state found if
+    /// that fails) or finish without writing.
+    #[inline]
+    fn update<T>(&self, mut decide: impl FnMut(&Params, u64) -> Step<T>) -> T {
         let mut state = self.load_state();
         loop {
             let (epoch, tat) = gcra::unpack(state);
             let Some(p) = self.params(epoch) else {
-                // A newer quota was published; see the module docs. The
-                // state has moved on: the next load sees it, soon.
+                // The state has moved on: the next load sees it, soon.
                 sync::hint::spin_loop();
                 state = self.load_state();
                 continue;
             };
-            if n > p.burst {
-                return Err(NegativeOutcome::InsufficientCapacity { burst: p.burst });
-            }
-            let new_tat = match gcra::admit(&p, tat, now, n) {
-                Ok(new_tat) => new_tat,
-                // The deny path: no write.
-                Err(earliest) => return Err(self.not_until(earliest, reading).into()),
-            };
-            match self.replace_state(state, gcra::pack(epoch, new_tat)) {
-                Ok(()) => return Ok(()),
-                Err(actual) => state = actual,
+            match decide(&p, tat) {
+                Step::Done(done) => return done,
+                Step::Commit(new_tat, done) => {
+                    match self.replace_state(state, gcra::pack(epoch, new_tat)) {
+                        Ok(()) => return done,
+                        Err(actual) => state = actual,
+                    }
+                }
             }
         }
     }
@@ -361,24 +391,10 @@ impl<C: Clock> RateLimiter<C> {
     /// ```
     pub fn refund(&self, n: u32) {
         let now = self.since_origin(self.clock.now_nanos());
-        let mut state = self.load_state();
-        loop {
-            let (epoch, tat) = gcra::unpack(state);
-            let Some(p) = self.params(epoch) else {
-                // As in `check_n`.
-                sync::hint::spin_loop();
-                state = self.load_state();
-                continue;
-            };
-            let new_tat = gcra::refund(&p, tat, now, n);
-            if new_tat == tat {
-                return;
-            }
-            match self.replace_state(state, gcra::pack(epoch, new_tat)) {
-                Ok(()) => return,
-                Err(actual) => state = actual,
-            }
-        }
+        self.update(|p, tat| match gcra::refund(p, tat, now, n) {
+            new_tat if new_tat == tat => Step::Done(()),
+            new_tat => Step::Commit(new_tat, ()),
+        });
     }
 
     /// Changes the rate and the burst from now on. The cells available stay

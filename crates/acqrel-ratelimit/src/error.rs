@@ -24,16 +24,16 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("rate limited: allowed again in {:?}", self.wait_time())]
 pub struct NotUntil {
-    earliest: Duration,
-    at: Duration,
+    /// Clock readings in ns, turned into `Duration`s only when asked for:
+    /// a denial the caller drops costs no conversion.
+    earliest_ns: u64,
+    at_ns: u64,
 }
 
 impl NotUntil {
+    #[inline]
     pub(crate) fn new(earliest_ns: u64, at_ns: u64) -> Self {
-        NotUntil {
-            earliest: Duration::from_nanos(earliest_ns),
-            at: Duration::from_nanos(at_ns),
-        }
+        NotUntil { earliest_ns, at_ns }
     }
 
     /// The clock reading from which the request would be allowed (if nothing
@@ -47,7 +47,7 @@ impl NotUntil {
     ///
     /// See [`NotUntil`].
     pub fn earliest_possible(&self) -> Duration {
-        self.earliest
+        Duration::from_nanos(self.earliest_ns)
     }
 
     /// How long after the check the request would be allowed.
@@ -56,7 +56,7 @@ impl NotUntil {
     ///
     /// See [`NotUntil`].
     pub fn wait_time(&self) -> Duration {
-        self.earliest.saturating_sub(self.at)
+        Duration::from_nanos(self.earliest_ns.saturating_sub(self.at_ns))
     }
 
     /// How long after the clock reading `now` the request would be allowed
@@ -76,7 +76,7 @@ impl NotUntil {
     /// assert_eq!(denied.wait_time_from(Duration::from_millis(40)), Duration::from_millis(60));
     /// ```
     pub fn wait_time_from(&self, now: Duration) -> Duration {
-        self.earliest.saturating_sub(now)
+        self.earliest_possible().saturating_sub(now)
     }
 }
 

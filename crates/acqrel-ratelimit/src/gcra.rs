@@ -67,16 +67,19 @@ impl Params {
 }
 
 /// Packs an epoch tag and a TAT into a state word.
+#[inline]
 pub(crate) fn pack(epoch: u64, tat: u64) -> u64 {
     ((epoch & EPOCH_MASK) << TIME_BITS) | tat.min(TIME_MAX)
 }
 
 /// Splits a state word into its epoch tag and its TAT.
+#[inline]
 pub(crate) fn unpack(state: u64) -> (u64, u64) {
     (state >> TIME_BITS, state & TIME_MAX)
 }
 
 /// A clock reading in nanoseconds, saturated to what the state holds.
+#[inline]
 pub(crate) fn clamp_now(now_ns: u64) -> u64 {
     now_ns.min(TIME_MAX)
 }
@@ -84,6 +87,7 @@ pub(crate) fn clamp_now(now_ns: u64) -> u64 {
 /// Decides whether `n` cells (`1 <= n <= burst`) may be admitted at `now`
 /// given `tat`: `Ok(new_tat)` to commit, or `Err(earliest)`, the clock
 /// reading at which they would be.
+#[inline]
 pub(crate) fn admit(p: &Params, tat: u64, now: u64, n: u32) -> Result<u64, u64> {
     let new_tat = tat
         .max(now)
@@ -102,6 +106,7 @@ pub(crate) fn admit(p: &Params, tat: u64, now: u64, n: u32) -> Result<u64, u64> 
 
 /// The TAT after giving `n` cells back at `now`: earlier by `n × t`, but
 /// never earlier than `now` (a full bucket holds `burst` cells, no more).
+#[inline]
 pub(crate) fn refund(p: &Params, tat: u64, now: u64, n: u32) -> u64 {
     tat.saturating_sub(p.t.saturating_mul(u64::from(n)))
         .max(now)

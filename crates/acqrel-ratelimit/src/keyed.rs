@@ -199,6 +199,16 @@ impl Bucket {
     }
 }
 
+/// One reading of a keyed limiter's clock.
+#[derive(Clone, Copy)]
+struct Now {
+    /// Nanoseconds since `origin`, saturated to what a TAT holds (a reading
+    /// before `origin` counts as `origin`): the time decisions use.
+    ns: u64,
+    /// The clock's own reading, which a denial's wait counts from.
+    reading: u64,
+}
+
 /// What an attempt to insert a new key came to.
 enum Insert<K> {
     /// The key's request was decided (admitted, or denied for now).
@@ -488,17 +498,16 @@ impl<K: Hash + Eq, C: Clock> KeyedRateLimiter<K, C> {
         self.check_at(key, n, self.now())
     }
 
-    /// [`check_n`](Self::check_n) for `1 <= n <= burst` at `now` (ns from
-    /// `origin`).
+    /// [`check_n`](Self::check_n) for `1 <= n <= burst` at `now`.
     #[inline]
-    fn check_at<Q>(&self, key: &Q, n: u32, now: u64) -> Result<(), KeyedNegative>
+    fn check_at<Q>(&self, key: &Q, n: u32, now: Now) -> Result<(), KeyedNegative>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         if let Some(bucket) = self.map.get(key) {
             return bucket
-                .admit(&self.params, now, n)
+                .admit(&self.params, now.ns, n)
                 .map_err(|earliest| self.not_until(earliest, now).into());
         }
         self.check_new(key, n, now)
@@ -506,7 +515,7 @@ impl<K: Hash + Eq, C: Clock> KeyedRateLimiter<K, C> {
 
     /// The slow path of [`check_at`](Self::check_at): `key` had no bucket.
     #[cold]
-    fn check_new<Q>(&self, key: &Q, n: u32, now: u64) -> Result<(), KeyedNegative>
+    fn check_new<Q>(&self, key: &Q, n: u32, now: Now) -> Result<(), KeyedNegative>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
@@ -522,7 +531,7 @@ impl<K: Hash + Eq, C: Clock> KeyedRateLimiter<K, C> {
                 match self.cap_policy {
                     CapPolicy::Deny => drop(sweeper),
                     CapPolicy::EvictIdleThenDeny => {
-                        self.sweep(now, sweeper);
+                        self.sweep(now.ns, sweeper);
                     }
                 }
                 match self.try_insert(key, n, now) {
@@ -543,7 +552,7 @@ impl<K: Hash + Eq, C: Clock> KeyedRateLimiter<K, C> {
                 Err(TryLockError::WouldBlock) => None,
             };
             if let Some(guard) = guard {
-                self.sweep(now, guard);
+                self.sweep(now.ns, guard);
             }
         }
         outcome
@@ -553,20 +562,20 @@ impl<K: Hash + Eq, C: Clock> KeyedRateLimiter<K, C> {
     /// denied (nothing is made then) or the limiter is full (the key is
     /// handed back). Takes the shard's write lock, and releases it before
     /// returning.
-    fn try_insert(&self, key: K, n: u32, now: u64) -> Insert<K> {
+    fn try_insert(&self, key: K, n: u32, now: Now) -> Insert<K> {
         match self.map.entry(key) {
             // Another thread made it since our `get`.
             Entry::Occupied(entry) => Insert::Decided(
                 entry
                     .get()
-                    .admit(&self.params, now, n)
+                    .admit(&self.params, now.ns, n)
                     .map_err(|earliest| self.not_until(earliest, now)),
             ),
             Entry::Vacant(entry) => {
                 // Relaxed: ordered after the raise in `sweep` by this
                 // shard's lock; see `# Orderings`.
                 let start = self.swept_at.load(Ordering::Relaxed);
-                let new_tat = match gcra::admit(&self.params, start, now, n) {
+                let new_tat = match gcra::admit(&self.params, start, now.ns, n) {
                     Ok(new_tat) => new_tat,
                     Err(earliest) => return Insert::Decided(Err(self.not_until(earliest, now))),
                 };
@@ -631,7 +640,7 @@ impl<K: Hash + Eq, C: Clock> KeyedRateLimiter<K, C> {
     /// ```
     pub fn retain_recent(&self) -> usize {
         let now = self.now();
-        self.sweep(now, sync::lock(&self.sweeper))
+        self.sweep(now.ns, sync::lock(&self.sweeper))
     }
 
     /// Evicts the buckets idle at `now`, unless `next_idle` says there are
@@ -671,20 +680,21 @@ impl<K: Hash + Eq, C: Clock> KeyedRateLimiter<K, C> {
         // still held.
     }
 
-    /// Nanoseconds since `origin`, saturated to what a TAT holds (a reading
-    /// before `origin` counts as `origin`).
+    /// The clock, read once for a decision.
     #[inline]
-    fn now(&self) -> u64 {
-        gcra::clamp_now(self.clock.now_nanos().saturating_sub(self.origin))
+    fn now(&self) -> Now {
+        let reading = self.clock.now_nanos();
+        Now {
+            ns: gcra::clamp_now(reading.saturating_sub(self.origin)),
+            reading,
+        }
     }
 
-    /// A denial at `now` of a request admissible from `earliest` (both
-    /// counted from `origin`), in the clock's own readings.
-    fn not_until(&self, earliest: u64, now: u64) -> NotUntil {
-        NotUntil::new(
-            earliest.saturating_add(self.origin),
-            now.saturating_add(self.origin),
-        )
+    /// A denial at `now` of a request admissible from `earliest` (counted
+    /// from `origin`), in the clock's own readings.
+    #[inline]
+    fn not_until(&self, earliest: u64, now: Now) -> NotUntil {
+        NotUntil::new(earliest.saturating_add(self.origin), now.reading)
     }
 }
 
@@ -896,7 +906,9 @@ mod tests {
         assert_eq!(limiter.retain_recent(), 1);
         // A check that read the clock at 0, before the sweep: the evicted
         // bucket would have denied it until 500 ms; so does the new one.
-        let denied = limiter.check_at(&1, 1, 0).unwrap_err();
+        let denied = limiter
+            .check_at(&1, 1, Now { ns: 0, reading: 0 })
+            .unwrap_err();
         assert_eq!(
             denied.not_until().unwrap().earliest_possible(),
             Duration::from_millis(500)

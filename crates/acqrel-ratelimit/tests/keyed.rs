@@ -208,6 +208,24 @@ fn one_keys_burst_does_not_affect_another() {
     assert_eq!(limiter.len(), 3);
 }
 
+/// A denial's wait counts from the clock's own reading, also when the
+/// clock was set back before the limiter was made.
+#[test]
+fn a_clock_set_back_before_the_origin_names_the_whole_wait() {
+    let clock = ManualClock::starting_at(Duration::from_secs(10));
+    // Two cells, one per 500 ms.
+    let limiter = limiter::<u8>(per_second(2), 10, CapPolicy::Deny, &clock);
+    assert_eq!(limiter.check_n(&1, 2), Ok(())); // empty until 11 s
+    clock.set(Duration::from_secs(4));
+    let denied = limiter.check(&1).unwrap_err().not_until().unwrap();
+    assert_eq!(denied.earliest_possible(), Duration::from_millis(10_500));
+    assert_eq!(denied.wait_time(), Duration::from_millis(6_500));
+    // A new key at that reading: a full bucket, whatever the clock says.
+    assert_eq!(limiter.check_n(&2, 2), Ok(()));
+    let denied = limiter.check(&2).unwrap_err().not_until().unwrap();
+    assert_eq!(denied.wait_time(), Duration::from_millis(6_500));
+}
+
 #[test]
 fn check_n_edge_cases_make_no_bucket_when_nothing_is_admitted() {
     let clock = ManualClock::new();

@@ -6,8 +6,11 @@
 //! hit that misses, a caller that gets another key's value, or a second
 //! fetch for one coalesced miss panics instead of measuring the wrong path.
 //! Both caches get the same time to live (an hour, so nothing expires while
-//! measuring), the same capacity (2,000 entries) and the same clock (std's
-//! `Instant`: ours `MonotonicClock`, moka's without its `quanta` feature).
+//! measuring), the same capacity (2,000 entries) and each its default
+//! clock: ours `acqrel_core::CoarseClock` (the kernel's tick-time), moka's
+//! `quanta` (the TSC, its default feature). `singleflight/cache_hit` also
+//! measures ours on `MonotonicClock` (`clock_gettime`), to show the clock's
+//! share.
 //!
 //! Groups (one per scenario):
 //!
@@ -161,7 +164,7 @@ fn two_workers() -> Runtime {
 // ===== The caches =====
 
 /// Ours, with `Value`s for the hit group or `u64`s for the others.
-type Ours<V> = acqrel_singleflight::Cache<u64, V, Infallible>;
+type Ours<V, C = acqrel_core::CoarseClock> = acqrel_singleflight::Cache<u64, V, Infallible, C>;
 
 /// Moka's, the same way.
 type Moka<V> = moka::future::Cache<u64, V>;
@@ -170,8 +173,25 @@ fn ours<V>() -> Ours<V>
 where
     V: Clone + Send + Sync + 'static,
 {
-    let capacity = NonZeroUsize::new(CAPACITY).expect("CAPACITY is not zero");
-    acqrel_singleflight::Cache::builder(TTL, capacity).build()
+    acqrel_singleflight::Cache::builder(TTL, capacity()).build()
+}
+
+fn capacity() -> NonZeroUsize {
+    NonZeroUsize::new(CAPACITY).expect("CAPACITY is not zero")
+}
+
+/// Fills keys `0..KEYS` of one of ours (a miss's fetch runs as a task: on
+/// a runtime).
+fn fill<C: acqrel_core::Clock + 'static>(ours: &Ours<Value, C>) {
+    current_thread().block_on(async {
+        for key in 0..KEYS {
+            let filled = ours
+                .get_with(key, || async move { Ok(value(key)) })
+                .await
+                .unwrap_or_else(|error| panic!("filling key {key} failed: {error:?}"));
+            assert_eq!(filled, value(key));
+        }
+    });
 }
 
 fn moka<V>() -> Moka<V>
@@ -228,15 +248,15 @@ fn hits(group: &mut Group<'_>, id: &str, mut read: impl FnMut(u64) -> Value) {
 
 fn cache_hit(c: &mut Criterion) {
     let ours = ours::<Value>();
+    fill(&ours);
+    let precise: Ours<Value, acqrel_core::MonotonicClock> =
+        acqrel_singleflight::Cache::builder(TTL, capacity())
+            .clock(acqrel_core::MonotonicClock::new())
+            .build();
+    fill(&precise);
     let moka = moka::<Value>();
-    // Ours runs a miss's fetch as a task: fill it on a runtime.
     current_thread().block_on(async {
         for key in 0..KEYS {
-            let filled = ours
-                .get_with(key, || async move { Ok(value(key)) })
-                .await
-                .unwrap_or_else(|error| panic!("filling key {key} failed: {error:?}"));
-            assert_eq!(filled, value(key));
             assert_eq!(
                 moka.get_with(key, async move { value(key) }).await,
                 value(key)
@@ -251,6 +271,9 @@ fn cache_hit(c: &mut Criterion) {
     let mut group = c.benchmark_group("singleflight/cache_hit");
     hits(&mut group, CACHE_GET, |key| {
         ours.get(&key).expect("a cached key missed")
+    });
+    hits(&mut group, "acqrel::Cache<MonotonicClock>::get", |key| {
+        precise.get(&key).expect("a cached key missed")
     });
     hits(&mut group, CACHE_GET_WITH, |key| {
         ready(ours.get_with(key, || async { Ok(no_value()) }))

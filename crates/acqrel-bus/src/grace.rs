@@ -1,0 +1,214 @@
+//! [`Grace`]: the bus's grace periods, which let `unsubscribe` wait for
+//! the publishes that may still call a removed callback, at a cost of two
+//! read-modify-writes per publish instead of per callback.
+//!
+//! # Orderings
+//!
+//! The whole protocol lives in one `AtomicU64`, so that every decision is a
+//! read-modify-write of it and the argument needs nothing stronger than
+//! acquire and release (loom models those exactly):
+//!
+//! ```text
+//!  63     62      61 .. 31          30 .. 0
+//! +-------+-------+----------------+----------------+
+//! | epoch |waiting| count, parity 1 | count, parity 0 |
+//! +-------+-------+----------------+----------------+
+//! ```
+//!
+//! - A publish **enters** by adding one to the count of the current epoch
+//!   bit's parity, in one compare-and-swap (AcqRel), so the parity it counts
+//!   itself under is the one in force at that point of the word's
+//!   modification order. Then it loads the subscriber list (Acquire, inside
+//!   `Snapshot::load`) and calls the callbacks in it. It **leaves** by
+//!   subtracting its one (`fetch_sub`, AcqRel).
+//! - An unsubscribe publishes a list without the callback (Release, inside
+//!   `Snapshot::update`), then [`Grace::synchronize`] flips the epoch bit
+//!   and sets `waiting` (one `fetch_xor`, AcqRel), and waits until the old
+//!   parity's count has drained (Acquire loads), not counting the publishes
+//!   this very thread is inside.
+//!
+//! Take a publish and an unsubscribe. If the publish's entry comes after the
+//! flip in the word's modification order, it reads the flip's value or a
+//! later one in its release sequence: the flip synchronizes with the entry,
+//! so the new list happens before the publish loads the list, and the
+//! publish loads that list (or a later one) and never sees the callback. If
+//! the entry comes before the flip, the flip reads the entry's value (or a
+//! later one): the entry is counted under the old parity, and the
+//! synchronizer waits until it leaves; the leave (Release) synchronizes with
+//! the load that sees the count drop (Acquire), so whatever the call did
+//! happens before `unsubscribe` returns. Each callback also has a
+//! `removed` flag, set (Relaxed) before the flip and loaded (Relaxed) before
+//! each call: a publish entering after the flip sees it set by the same
+//! happens-before edge, so the flag alone would also keep it from calling.
+//! The two are redundant on purpose (the flag also lets a publish already
+//! holding the old list skip a dropped subscriber sooner), which is why the
+//! mutants in `tests/loom_mutants.txt` target the grace word, which both
+//! depend on.
+
+//! Synchronizers run one at a time (the `synchronizing` lock, held
+//! throughout), so the parity a synchronizer waits for receives no new
+//! entries while it waits and drains in the time of the longest publish in
+//! progress. The wait sleeps on a condition variable. `waiting` is in the
+//! same word, so a leave learns from its own `fetch_sub` whether a
+//! synchronizer may be asleep; if so it takes the sleep lock before
+//! notifying, and the synchronizer checks the count under that lock: the
+//! wake cannot fall between its check and its sleep.
+
+use std::cell::RefCell;
+use std::fmt;
+
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{self, Condvar, Mutex};
+
+#[cfg(not(acqrel_loom))]
+std::thread_local! {
+    /// The publishes this thread is inside, as `(grace address, parity)`,
+    /// innermost last: an unsubscribe from inside a callback does not wait
+    /// for the publishes it is itself part of.
+    static INSIDE: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+}
+#[cfg(acqrel_loom)]
+loom::thread_local! {
+    static INSIDE: RefCell<Vec<(usize, usize)>> = RefCell::new(Vec::new());
+}
+
+/// The epoch bit of [`Grace::state`].
+const EPOCH: u64 = 1 << 63;
+/// Set while a synchronizer waits.
+const WAITING: u64 = 1 << 62;
+/// What a synchronizer's flip toggles: the epoch, and `waiting` (clear
+/// before, since synchronizers run one at a time).
+const FLIP: u64 = EPOCH | WAITING;
+/// Bits per parity's count.
+const COUNT_BITS: u32 = 31;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+
+/// One publish in progress under `parity`.
+fn one(parity: usize) -> u64 {
+    1 << (COUNT_BITS * u32::from(parity == 1))
+}
+
+/// Publishes in progress under `parity`.
+fn count(state: u64, parity: usize) -> u64 {
+    (state >> (COUNT_BITS * u32::from(parity == 1))) & COUNT_MASK
+}
+
+fn parity(state: u64) -> usize {
+    usize::from(state & EPOCH != 0)
+}
+
+/// A bus's grace-period word (see `# Orderings`) and what synchronizers
+/// wait with.
+pub(crate) struct Grace {
+    state: AtomicU64,
+    synchronizing: Mutex<()>,
+    sleep: Mutex<()>,
+    drained: Condvar,
+}
+
+/// A publish inside a grace period: leaves it on drop.
+pub(crate) struct Pass<'a> {
+    grace: &'a Grace,
+    parity: usize,
+}
+
+impl Grace {
+    pub(crate) fn new() -> Self {
+        Grace {
+            state: AtomicU64::new(0),
+            synchronizing: Mutex::new(()),
+            sleep: Mutex::new(()),
+            drained: Condvar::new(),
+        }
+    }
+
+    /// Enters a publish (see `# Orderings`).
+    pub(crate) fn enter(&self) -> Pass<'_> {
+        // Relaxed: only a guess for the compare-and-swap, which re-reads.
+        let mut state = self.state.load(Ordering::Relaxed);
+        let parity = loop {
+            let parity = parity(state);
+            // AcqRel on success: the Acquire half pairs with a flip's
+            // Release (see `# Orderings`); the Release half with the flip's
+            // Acquire. Relaxed on failure: the value is only retried with.
+            match self.state.compare_exchange_weak(
+                state,
+                state + one(parity),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break parity,
+                Err(now) => state = now,
+            }
+        };
+        INSIDE.with(|inside| inside.borrow_mut().push((self.address(), parity)));
+        Pass {
+            grace: self,
+            parity,
+        }
+    }
+
+    fn leave(&self, parity: usize) {
+        // AcqRel: the Release half pairs with the Acquire loads in
+        // `synchronize`, publishing what the publish did; the Acquire half
+        // makes the `waiting` it reads current with the flip that set it.
+        let before = self.state.fetch_sub(one(parity), Ordering::AcqRel);
+        if before & WAITING != 0 {
+            drop(sync::lock(&self.sleep));
+            self.drained.notify_all();
+        }
+    }
+
+    /// Waits until every publish that entered before this call has left,
+    /// but those this thread is inside. Callers mark their callback removed
+    /// first.
+    pub(crate) fn synchronize(&self) {
+        let _one_at_a_time = sync::lock(&self.synchronizing);
+        // AcqRel: pairs with the entries' compare-and-swaps both ways (see
+        // `# Orderings`). `waiting` is clear here: only a synchronizer sets
+        // it, and they run one at a time.
+        let old = parity(self.state.fetch_xor(FLIP, Ordering::AcqRel));
+        let own = INSIDE.with(|inside| {
+            let address = self.address();
+            inside
+                .borrow()
+                .iter()
+                .filter(|&&(grace, parity)| grace == address && parity == old)
+                .count()
+        });
+        let own = u64::try_from(own).unwrap_or(u64::MAX);
+        let mut sleep = sync::lock(&self.sleep);
+        // Acquire: pairs with the Release half of `leave`'s `fetch_sub`.
+        while count(self.state.load(Ordering::Acquire), old) > own {
+            sleep = sync::wait(&self.drained, sleep);
+        }
+        drop(sleep);
+        // Release: nothing to publish, but keeps later entries ordered after
+        // the wait; AcqRel for symmetry with the other read-modify-writes.
+        self.state.fetch_and(!WAITING, Ordering::AcqRel);
+    }
+
+    fn address(&self) -> usize {
+        std::ptr::from_ref(self).addr()
+    }
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        INSIDE.with(|inside| {
+            inside.borrow_mut().pop();
+        });
+        self.grace.leave(self.parity);
+    }
+}
+
+impl fmt::Debug for Grace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Relaxed: a diagnostic snapshot.
+        let state = self.state.load(Ordering::Relaxed);
+        f.debug_struct("Grace")
+            .field("parity", &parity(state))
+            .field("in_progress", &(count(state, 0) + count(state, 1)))
+            .finish_non_exhaustive()
+    }
+}

@@ -348,6 +348,13 @@ struct Counts {
     failed: u64,
 }
 
+/// Left out of the cross-architecture runs: the benches crate. Its tests
+/// cover only the helpers the bench files share, and its dev-dependencies
+/// (criterion and every anchor crate: governor, moka, async-broadcast...)
+/// would be compiled once per architecture for nothing: the benches run on
+/// the development machine, not under qemu.
+const EXCLUDED: [&str; 2] = ["--exclude", "acqrel-benches"];
+
 /// Builds and runs the workspace's tests for `arch` under qemu.
 ///
 /// The output is captured, written to `<target>/xarch/<triple>.log`, and its
@@ -358,6 +365,7 @@ fn test_arch(arch: Arch, std: Std, test_args: &[String]) -> Result<Outcome, DynE
         Std::Rustup => Cmd::cargo()
             .clean_flags()
             .args(["test", "--workspace", "--target", arch.triple])
+            .args(EXCLUDED)
             .env("CARGO_TARGET_DIR", &logs),
         // Debian's cargo, told to use Debian's rustc and rustdoc: without
         // them it would find the rustup proxies and look for a rust-src
@@ -374,6 +382,7 @@ fn test_arch(arch: Arch, std: Std, test_args: &[String]) -> Result<Outcome, DynE
                 "--target",
                 arch.triple,
             ])
+            .args(EXCLUDED)
             .env(
                 "CARGO_TARGET_DIR",
                 cmd::target_dir().join("xarch-build-std"),

@@ -409,13 +409,19 @@ pub struct Subscription<T> {
 }
 
 impl<T> Subscription<T> {
-    /// Removes the callback and waits until no call of it is in progress
-    /// (but the caller's own, when called from inside the callback): after
-    /// this returns, it is never called again, and whatever its last call
-    /// did is visible to this thread.
+    /// Removes the callback and waits until every publish that may still
+    /// call it has finished (but the publishes this thread is inside, when
+    /// called from a callback): after this returns, it is never called
+    /// again, and whatever its last call did is visible to this thread.
     ///
-    /// Blocks the thread for as long as a call in progress takes; callbacks
-    /// should be short.
+    /// Blocks the thread for as long as the publishes in progress take;
+    /// callbacks should be short.
+    ///
+    /// From inside a callback of the same bus, while another thread is
+    /// unsubscribing at that very moment, it cannot wait (that thread may
+    /// be waiting for the publish this one is inside): it then returns once
+    /// the callback is off the list, and a publish already in progress on
+    /// another thread may still call the callback once.
     ///
     /// # Examples
     ///

@@ -45,8 +45,10 @@
 //! mutants in `tests/loom_mutants.txt` target the grace word, which both
 //! depend on.
 
-//! Synchronizers run one at a time (the `synchronizing` lock, held
-//! throughout), so the parity a synchronizer waits for receives no new
+//! Synchronizers run one at a time (a turn, `synchronizing`, held
+//! throughout; one that runs inside a publish of the same bus only tries
+//! to take it, and returns without waiting if another has it, since that
+//! one may be waiting for the publish it is inside), so the parity a synchronizer waits for receives no new
 //! entries while it waits and drains in the time of the longest publish in
 //! progress. The wait sleeps on a condition variable. `waiting` is in the
 //! same word, so a leave learns from its own `fetch_sub` whether a
@@ -101,7 +103,9 @@ fn parity(state: u64) -> usize {
 /// wait with.
 pub(crate) struct Grace {
     state: AtomicU64,
-    synchronizing: Mutex<()>,
+    /// Whether a synchronizer has the turn; `turn` wakes the next.
+    synchronizing: Mutex<bool>,
+    turn: Condvar,
     sleep: Mutex<()>,
     drained: Condvar,
 }
@@ -116,7 +120,8 @@ impl Grace {
     pub(crate) fn new() -> Self {
         Grace {
             state: AtomicU64::new(0),
-            synchronizing: Mutex::new(()),
+            synchronizing: Mutex::new(false),
+            turn: Condvar::new(),
             sleep: Mutex::new(()),
             drained: Condvar::new(),
         }
@@ -160,16 +165,25 @@ impl Grace {
     }
 
     /// Waits until every publish that entered before this call has left,
-    /// but those this thread is inside. Callers mark their callback removed
-    /// first.
+    /// but those this thread is inside. Callers take their callback off the
+    /// list first.
+    ///
+    /// From inside a publish of this bus, it waits only if no other
+    /// synchronizer is running: that one may be waiting for the very
+    /// publish this thread is inside, and waiting for it in turn would
+    /// deadlock. Then it returns at once (see `Subscription::unsubscribe`).
     pub(crate) fn synchronize(&self) {
-        let _one_at_a_time = sync::lock(&self.synchronizing);
+        let address = self.address();
+        let inside_a_publish =
+            INSIDE.with(|inside| inside.borrow().iter().any(|&(grace, _)| grace == address));
+        let Some(_turn) = self.take_turn(!inside_a_publish) else {
+            return;
+        };
         // AcqRel: pairs with the entries' compare-and-swaps both ways (see
         // `# Orderings`). `waiting` is clear here: only a synchronizer sets
         // it, and they run one at a time.
         let old = parity(self.state.fetch_xor(FLIP, Ordering::AcqRel));
         let own = INSIDE.with(|inside| {
-            let address = self.address();
             inside
                 .borrow()
                 .iter()
@@ -188,8 +202,36 @@ impl Grace {
         self.state.fetch_and(!WAITING, Ordering::AcqRel);
     }
 
+    /// Makes this thread the one synchronizer: waits for the turn if
+    /// `wait`, else returns `None` when another synchronizer has it.
+    fn take_turn(&self, wait: bool) -> Option<Turn<'_>> {
+        // The lock is held only to read and set `busy`, never across a
+        // synchronizer's wait, so taking it never waits for long.
+        let mut busy = sync::lock(&self.synchronizing);
+        while *busy {
+            if !wait {
+                return None;
+            }
+            busy = sync::wait(&self.turn, busy);
+        }
+        *busy = true;
+        Some(Turn { grace: self })
+    }
+
     fn address(&self) -> usize {
         std::ptr::from_ref(self).addr()
+    }
+}
+
+/// The synchronizer's turn: handed on when dropped.
+struct Turn<'a> {
+    grace: &'a Grace,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *sync::lock(&self.grace.synchronizing) = false;
+        self.grace.turn.notify_one();
     }
 }
 

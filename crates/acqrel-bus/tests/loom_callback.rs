@@ -117,6 +117,39 @@ fn a_callback_may_unsubscribe_itself() {
     });
 }
 
+/// A callback that unsubscribes another subscriber while a second thread
+/// unsubscribes a third: the second thread's wait covers the publish the
+/// callback runs in, so the callback must not wait for it in turn (the
+/// first design deadlocked here).
+#[test]
+fn an_unsubscribe_inside_a_callback_never_deadlocks_with_another() {
+    loom::model(|| {
+        let bus = Bus::new();
+        let (target, _) = counting(&bus);
+        let slot = Arc::new(Mutex::new(Some(target)));
+        let _remover = {
+            let slot = Arc::clone(&slot);
+            bus.subscribe_fn(move |_| {
+                let target = slot.lock().unwrap().take();
+                if let Some(target) = target {
+                    target.unsubscribe();
+                }
+            })
+        };
+        let (other, _) = counting(&bus);
+        let publisher = {
+            let bus = bus.clone();
+            thread::spawn(move || {
+                bus.publish(1);
+            })
+        };
+        other.unsubscribe();
+        publisher.join().unwrap();
+        assert!(slot.lock().unwrap().is_none());
+        assert_eq!(bus.len(), 1, "only the remover is left");
+    });
+}
+
 /// A subscribe racing an unsubscribe of another subscriber: neither update
 /// of the list is lost.
 #[test]

@@ -245,6 +245,7 @@ fn callbacks<P: Payload>(group: &mut Group<'_>, n: usize) {
                     Some(seen),
                     "a callback missed a message or got one out of order"
                 );
+                // Relaxed: only the bench thread publishes (see above).
                 count.store(seen + 1, Ordering::Relaxed);
             })
         })

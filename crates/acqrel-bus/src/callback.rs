@@ -59,6 +59,7 @@ impl<T> CallbackSink<T> {
             self.delivered.fetch_add(1, Ordering::Relaxed);
             Called::Delivered
         } else {
+            // Relaxed: as `delivered`.
             self.panicked.fetch_add(1, Ordering::Relaxed);
             Called::Panicked
         }

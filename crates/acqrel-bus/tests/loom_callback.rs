@@ -37,6 +37,7 @@ fn no_call_after_unsubscribe_returns() {
             thread::spawn(move || bus.publish(1).delivered)
         };
         sub.unsubscribe();
+        // Relaxed: what `unsubscribe` must have made visible (see above).
         let after = calls.load(Ordering::Relaxed);
         let delivered = publisher.join().unwrap();
         assert_eq!(
@@ -66,9 +67,11 @@ fn racing_unsubscribes_each_wait_for_their_publishes() {
         };
         let other = thread::spawn(move || {
             first.unsubscribe();
+            // Relaxed: as in `no_call_after_unsubscribe_returns`.
             first_calls.load(Ordering::Relaxed)
         });
         second.unsubscribe();
+        // Relaxed: as in `no_call_after_unsubscribe_returns`.
         let after = second_calls.load(Ordering::Relaxed);
         publisher.join().unwrap();
         let _ = other.join().unwrap();

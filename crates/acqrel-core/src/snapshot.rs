@@ -277,8 +277,11 @@ impl<T> Snapshot<T> {
         let current = self.storage.load_full();
         let value = f(&current.value)?;
         let generation = self.commit(&current, value);
-        drop(current);
         drop(writer);
+        // After the unlock: `current` may be the last reference to the
+        // value just replaced, and its `Drop` (user code) may write to this
+        // very cell.
+        drop(current);
         self.notifier.notify_all();
         Ok(generation)
     }
@@ -621,6 +624,43 @@ impl<T: fmt::Debug> fmt::Debug for SnapshotReader<'_, T> {
 #[cfg(all(test, not(acqrel_loom)))]
 mod tests {
     use super::*;
+
+    /// A value whose drop writes to the cell that held it.
+    struct Reentrant(Option<Arc<Snapshot<Vec<Reentrant>>>>);
+
+    impl Drop for Reentrant {
+        fn drop(&mut self) {
+            if let Some(cell) = self.0.take() {
+                cell.store(Vec::new());
+            }
+        }
+    }
+
+    /// Regression: `try_update` dropped the value it replaced with the
+    /// writer lock still held, so a value whose `Drop` wrote to the same
+    /// cell deadlocked.
+    #[test]
+    fn a_replaced_value_is_dropped_after_the_writer_lock_is_released() {
+        let cell = Arc::new(Snapshot::new(Vec::new()));
+        cell.store(vec![Reentrant(Some(Arc::clone(&cell)))]);
+        let (done, finished) = std::sync::mpsc::channel();
+        let writer = {
+            let cell = Arc::clone(&cell);
+            std::thread::spawn(move || {
+                // The last reference to the vector holding the `Reentrant`.
+                cell.store(Vec::new());
+                done.send(()).unwrap();
+            })
+        };
+        finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the store deadlocked on the writer lock");
+        writer.join().unwrap();
+        // The initial value, the vector, the store that dropped it, and the
+        // store its drop made.
+        assert_eq!(cell.generation(), 3);
+        assert!(cell.load().is_empty());
+    }
 
     #[test]
     fn panicking_update_publishes_nothing_and_cell_stays_usable() {

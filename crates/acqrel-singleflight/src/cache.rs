@@ -525,18 +525,9 @@ where
 
     /// A fresh entry's outcome.
     fn lookup(&self, key: &K, generation: u64) -> Option<Result<V, FlightError<E>>> {
-        let now = self.inner.clock.now_nanos();
-        let hash = self.inner.hash(key);
-        let cached = {
-            let shard = sync::lock(self.inner.shard(hash));
-            let entry = shard.get(hash, key)?;
-            if !entry.fresh(now, generation) {
-                return None;
-            }
-            entry.value.clone()
-        };
+        let (cached, _) = self.inner.fresh(key, generation);
         // `V::clone` (user code) with no lock held.
-        Some(match cached {
+        Some(match cached? {
             Ok(value) => Ok(V::clone(&value)),
             Err(error) => Err(FlightError::Failed(error)),
         })
@@ -563,21 +554,27 @@ where
         &self.shards[bits & (self.shards.len() - 1)]
     }
 
+    /// `key`'s entry if it is fresh (its `Arc`s cloned under the shard's
+    /// lock, the values themselves not), and the shard's invalidation count.
+    fn fresh(&self, key: &K, generation: u64) -> (Option<Cached<V, E>>, u64) {
+        let now = self.clock.now_nanos();
+        let hash = self.hash(key);
+        let shard = sync::lock(self.shard(hash));
+        let cached = match shard.get(hash, key) {
+            Some(entry) if entry.fresh(now, generation) => Some(entry.value.clone()),
+            _ => None,
+        };
+        (cached, shard.invalidations)
+    }
+
     /// The leader's look before fetching: a fresh value (not counted as a
     /// hit: this caller already counted a miss), and the shard's
     /// invalidation count, which the fetch must find unchanged to store.
     fn recheck(&self, key: &K, generation: u64) -> (Option<V>, u64) {
-        let now = self.clock.now_nanos();
-        let hash = self.hash(key);
-        let (cached, invalidations) = {
-            let shard = sync::lock(self.shard(hash));
-            let cached = match shard.get(hash, key) {
-                Some(entry) if entry.fresh(now, generation) => entry.value.clone().ok(),
-                _ => None,
-            };
-            (cached, shard.invalidations)
-        };
-        (cached.map(|value| V::clone(&value)), invalidations)
+        let (cached, invalidations) = self.fresh(key, generation);
+        // `V::clone` (user code) with no lock held.
+        let value = cached.and_then(Result::ok).map(|value| V::clone(&value));
+        (value, invalidations)
     }
 
     /// Stores a fetch's outcome, unless it was invalidated meanwhile (see

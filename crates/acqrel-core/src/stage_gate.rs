@@ -340,6 +340,50 @@ impl<S: Stage> StageGate<S> {
     pub async fn reached(&self, stage: S) {
         self.notifier.until(|| self.current() == stage).await;
     }
+
+    /// Completes with the first stage that satisfies `pred`: the async
+    /// [`wait_until`](Self::wait_until). Waiting for "this stage or any
+    /// later one" this way cannot miss a stage the gate passed through
+    /// quickly, as [`reached`](Self::reached) can. Runtime-agnostic.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future removes its waker and consumes
+    /// nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use acqrel_core::{Stage, StageGate};
+    /// # #[derive(Debug, Clone, Copy, PartialEq, Eq)] enum Step { One, Two, Three }
+    /// # impl Stage for Step {
+    /// #     fn to_u8(self) -> u8 { self as u8 }
+    /// #     fn from_u8(v: u8) -> Option<Self> {
+    /// #         [Step::One, Step::Two, Step::Three].get(usize::from(v)).copied()
+    /// #     }
+    /// # }
+    /// # pollster::block_on(async {
+    /// let gate = StageGate::new(Step::One);
+    /// gate.advance(Step::One, Step::Two).unwrap();
+    /// gate.advance(Step::Two, Step::Three).unwrap();
+    /// // `reached(Step::Two)` would wait forever now; this does not.
+    /// assert_eq!(gate.until(|s| s as u8 >= Step::Two as u8).await, Step::Three);
+    /// # });
+    /// ```
+    pub async fn until(&self, mut pred: impl FnMut(S) -> bool) -> S {
+        loop {
+            // `pred` is called here, never under the notifier's lock.
+            let seen = self.current();
+            if pred(seen) {
+                return seen;
+            }
+            let code = seen.to_u8();
+            // Acquire: pairs with the Release half of `advance`.
+            self.notifier
+                .until(|| self.stage.load(Ordering::Acquire) != code)
+                .await;
+        }
+    }
 }
 
 fn decode<S: Stage>(code: u8) -> S {
@@ -408,6 +452,19 @@ mod tests {
         let waiter = {
             let gate = gate.clone();
             std::thread::spawn(move || gate.wait_until(|s| s as u8 >= Life::Running as u8))
+        };
+        gate.advance(Life::Init, Life::Stopped).unwrap();
+        assert_eq!(waiter.join().unwrap(), Life::Stopped);
+    }
+
+    #[test]
+    fn until_wakes_on_another_threads_advance_past_the_stage() {
+        let gate = std::sync::Arc::new(StageGate::new(Life::Init));
+        let waiter = {
+            let gate = gate.clone();
+            std::thread::spawn(move || {
+                pollster::block_on(gate.until(|s| s as u8 >= Life::Running as u8))
+            })
         };
         gate.advance(Life::Init, Life::Stopped).unwrap();
         assert_eq!(waiter.join().unwrap(), Life::Stopped);

@@ -1,0 +1,682 @@
+//! [`WorkerPool`]: N workers on tokio consuming a bounded queue, with a
+//! lifecycle (drain, cancel, abort) and a report.
+//!
+//! # Orderings
+//!
+//! * The job queue (`pool/queue.rs`) is a lock, tokio's `Semaphore` for
+//!   room and tokio's `Notify` for idle workers; its `# Protocol` says why
+//!   no job is lost and no wake-up missed.
+//! * The stages and the report hand-off (`pool/lifecycle.rs`) are an
+//!   `acqrel_core::StageGate` and `TryOnce`; loom-checked in
+//!   `tests/loom_lifecycle.rs`.
+//! * The per-job counters and each worker's `busy` flag are Relaxed: they
+//!   publish nothing. The report reads them after joining every worker
+//!   task, and a join orders everything the task did before it; `stats()`
+//!   reads them live and says so.
+
+mod error;
+// Public (hidden) under `--cfg acqrel_loom` for its model
+// (`tests/loom_lifecycle.rs`); private in every other build.
+#[cfg(acqrel_loom)]
+#[doc(hidden)]
+pub mod lifecycle;
+#[cfg(not(acqrel_loom))]
+#[allow(unreachable_pub)]
+mod lifecycle;
+mod queue;
+mod report;
+
+pub use self::error::{SubmitError, TrySubmitError};
+use self::lifecycle::Lifecycle;
+pub use self::lifecycle::PoolStage;
+pub use self::report::{EndedBy, ShutdownReport};
+
+use std::fmt;
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use self::queue::JobQueue;
+use crate::catch_unwind::catch_unwind;
+use crate::shutdown::Shutdown;
+use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::{self, Arc, Mutex};
+
+/// The queue's default capacity.
+const DEFAULT_CAPACITY: usize = 1024;
+
+/// The cancel period's default: how long cancelled jobs get to return.
+const DEFAULT_CANCEL_PERIOD: Duration = Duration::from_secs(1);
+
+/// The cause the jobs' [`Shutdown`] is cancelled with when the grace
+/// period of [`WorkerPool::shutdown`] runs out.
+pub const GRACE_OVER: &str = "worker pool shutdown: the grace period ran out";
+
+/// The cause the jobs' [`Shutdown`] is cancelled with when a
+/// [`WorkerPool`] is dropped without [`shutdown`](WorkerPool::shutdown).
+pub const POOL_DROPPED: &str = "worker pool dropped";
+
+/// A fixed set of worker tasks consuming jobs from a bounded queue: the
+/// Go idiom of N goroutines ranging over a channel, closed to stop them,
+/// with a `WaitGroup` to wait for them (the guide's Pattern 4) — plus what
+/// that idiom leaves to every service: a grace period, cancellation of the
+/// jobs that overrun it, abort of those that ignore it, and a count of
+/// what happened to every job.
+///
+/// * Jobs go in with [`submit`](Self::submit) (waits for room) or
+///   [`try_submit`](Self::try_submit) (hands the job back when full or
+///   closed). A job is never dropped silently: it runs, is handed back, or
+///   is counted in the [`ShutdownReport`].
+/// * Each job runs as `handler(job, shutdown)`, where `shutdown` is the
+///   pool's jobs [`Shutdown`] (a child of the one given to
+///   [`Builder::shutdown`], if any), cancelled when the grace period runs
+///   out. A panicking job is caught and counted; its worker goes on.
+/// * [`shutdown(grace)`](Self::shutdown) stops accepting jobs, lets the
+///   queued and running ones finish within `grace`, then drops what is
+///   still queued and cancels the running ones, waits the
+///   [cancel period](Builder::cancel_period), and aborts what remains.
+///
+/// Where the release and acquire are: a submit hands its job to a worker
+/// under the queue's lock (unlock releases, lock acquires); the stage is a
+/// [`StageGate`](acqrel_core::StageGate) (Release on each advance, Acquire
+/// on each read), and the report is stored before `Stopped` is entered.
+///
+/// # Dropping the pool
+///
+/// Dropping a pool that was never shut down **aborts everything**: the
+/// queue closes, queued jobs are dropped, the jobs' `Shutdown` is
+/// cancelled with [`POOL_DROPPED`], and every worker task is aborted
+/// (each running job's future is dropped at its next await). No task of
+/// the pool outlives the drop. Dropped during a
+/// [`shutdown`](Self::shutdown), the pool lets that shutdown finish in the
+/// background (it is bounded by its grace and cancel periods).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::time::Duration;
+/// use acqrel_pool::{EndedBy, WorkerPool};
+///
+/// let sum = Arc::new(AtomicU64::new(0));
+/// let pool = WorkerPool::builder().start({
+///     let sum = Arc::clone(&sum);
+///     move |n: u64, _shutdown| {
+///         let sum = Arc::clone(&sum);
+///         async move {
+///             sum.fetch_add(n, Ordering::Relaxed);
+///         }
+///     }
+/// });
+/// for n in 1..=100 {
+///     pool.submit(n).await.unwrap();
+/// }
+/// let report = pool.shutdown(Duration::from_secs(10)).await;
+/// assert_eq!(report.completed, 100);
+/// assert_eq!(report.ended_by, EndedBy::Drain);
+/// assert_eq!(sum.load(Ordering::Relaxed), 5050);
+/// # }
+/// ```
+pub struct WorkerPool<J> {
+    shared: Arc<Shared<J>>,
+    /// The worker tasks, until a shutdown takes them (or the drop aborts
+    /// them).
+    workers: Mutex<Option<JoinSet<()>>>,
+    cancel_period: Duration,
+}
+
+/// What the workers share with the pool.
+struct Shared<J> {
+    queue: JobQueue<J>,
+    lifecycle: Lifecycle,
+    /// Handed to every job; cancelled when the grace period runs out.
+    jobs: Shutdown,
+    completed: AtomicU64,
+    panicked: AtomicU64,
+    cancelled_while_running: AtomicU64,
+    /// One per worker: set while it runs a job.
+    busy: Box<[AtomicBool]>,
+}
+
+/// Live counts of a [`WorkerPool`], from [`WorkerPool::stats`].
+///
+/// Read while workers run, so the fields are not one snapshot: each is
+/// exact on its own at some moment during the call.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use acqrel_pool::WorkerPool;
+///
+/// let pool = WorkerPool::builder().start(|_job: (), _shutdown| async {});
+/// pool.try_submit(()).unwrap();
+/// // One thread, no await yet: the job is still queued.
+/// assert_eq!(pool.stats().queued, 1);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Jobs waiting in the queue.
+    pub queued: usize,
+    /// Workers running a job.
+    pub running: usize,
+    /// Jobs that returned while their `Shutdown` was not cancelled.
+    pub completed: u64,
+    /// Jobs that panicked.
+    pub panicked: u64,
+    /// Jobs that returned after their `Shutdown` was cancelled.
+    pub cancelled_while_running: u64,
+}
+
+/// Configures and starts a [`WorkerPool`]; from [`WorkerPool::builder`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::num::NonZeroUsize;
+/// use std::time::Duration;
+/// use acqrel_pool::{Shutdown, WorkerPool};
+///
+/// let root = Shutdown::new();
+/// let pool = WorkerPool::builder()
+///     .workers(NonZeroUsize::new(4).unwrap())
+///     .queue_capacity(NonZeroUsize::new(16).unwrap())
+///     .cancel_period(Duration::from_millis(200))
+///     .shutdown(&root)
+///     .start(|job: String, shutdown: Shutdown| async move {
+///         tokio::select! {
+///             () = shutdown.cancelled() => {}
+///             () = async { drop(job) } => {}
+///         }
+///     });
+/// assert_eq!(pool.workers(), 4);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    workers: NonZeroUsize,
+    capacity: NonZeroUsize,
+    cancel_period: Duration,
+    parent: Option<Shutdown>,
+}
+
+// ===== impl Builder =====
+
+impl Builder {
+    fn new() -> Self {
+        Builder {
+            workers: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+            capacity: NonZeroUsize::new(DEFAULT_CAPACITY).unwrap_or(NonZeroUsize::MIN),
+            cancel_period: DEFAULT_CANCEL_PERIOD,
+            parent: None,
+        }
+    }
+
+    /// How many worker tasks run jobs (at most this many jobs at once).
+    /// Defaults to [`std::thread::available_parallelism`].
+    ///
+    /// # Examples
+    ///
+    /// See [`Builder`].
+    pub fn workers(mut self, workers: NonZeroUsize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// How many jobs wait in the queue at most; a submit beyond waits
+    /// ([`submit`](WorkerPool::submit)) or is refused
+    /// ([`try_submit`](WorkerPool::try_submit)). Defaults to 1,024.
+    ///
+    /// # Examples
+    ///
+    /// See [`Builder`].
+    pub fn queue_capacity(mut self, capacity: NonZeroUsize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// How long jobs cancelled at the end of the grace period get to
+    /// return before they are aborted. Defaults to one second.
+    ///
+    /// # Examples
+    ///
+    /// See [`Builder`].
+    pub fn cancel_period(mut self, period: Duration) -> Self {
+        self.cancel_period = period;
+        self
+    }
+
+    /// Makes the jobs' [`Shutdown`] a child of `parent`: cancelling
+    /// `parent` (say, on Ctrl-C) cancels every job too. The pool itself
+    /// keeps running until [`shutdown`](WorkerPool::shutdown) or drop.
+    ///
+    /// # Examples
+    ///
+    /// See [`Builder`].
+    pub fn shutdown(mut self, parent: &Shutdown) -> Self {
+        self.parent = Some(parent.clone());
+        self
+    }
+
+    /// Starts the workers; each job runs as `handler(job, shutdown).await`
+    /// on one of them.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime, like `tokio::spawn`.
+    ///
+    /// # Examples
+    ///
+    /// See [`WorkerPool`].
+    pub fn start<J, F, Fut>(self, handler: F) -> WorkerPool<J>
+    where
+        J: Send + 'static,
+        F: Fn(J, Shutdown) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.spawn(Arc::new(Async(handler)))
+    }
+
+    /// Starts the workers for blocking jobs: each job runs as
+    /// `handler(job, shutdown)` on tokio's blocking threads
+    /// (`spawn_blocking`), its worker task waiting for it. At most
+    /// [`workers`](Self::workers) of them run at once.
+    ///
+    /// An abort cannot stop a thread: a blocking job still running after
+    /// the cancel period is counted as aborted and abandoned; it runs to
+    /// its end on its thread. Blocking jobs should check
+    /// [`Shutdown::is_cancelled`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime, like `tokio::spawn`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use acqrel_pool::WorkerPool;
+    ///
+    /// let pool = WorkerPool::builder().start_blocking(|path: String, _shutdown| {
+    ///     let _ = std::fs::metadata(path); // blocking I/O is fine here
+    /// });
+    /// pool.submit("/".to_owned()).await.unwrap();
+    /// assert_eq!(pool.shutdown(Duration::from_secs(10)).await.completed, 1);
+    /// # }
+    /// ```
+    pub fn start_blocking<J, F>(self, handler: F) -> WorkerPool<J>
+    where
+        J: Send + 'static,
+        F: Fn(J, Shutdown) + Send + Sync + 'static,
+    {
+        self.spawn(Arc::new(Blocking(Arc::new(handler))))
+    }
+
+    fn spawn<J, R>(self, runner: Arc<R>) -> WorkerPool<J>
+    where
+        J: Send + 'static,
+        R: Run<J>,
+    {
+        let jobs = match &self.parent {
+            Some(parent) => parent.child(),
+            None => Shutdown::new(),
+        };
+        let shared = Arc::new(Shared {
+            queue: JobQueue::new(self.capacity.get()),
+            lifecycle: Lifecycle::new(),
+            jobs,
+            completed: AtomicU64::new(0),
+            panicked: AtomicU64::new(0),
+            cancelled_while_running: AtomicU64::new(0),
+            busy: (0..self.workers.get())
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+        });
+        let mut workers = JoinSet::new();
+        for index in 0..self.workers.get() {
+            workers.spawn(work(Arc::clone(&shared), Arc::clone(&runner), index));
+        }
+        shared.lifecycle.started();
+        WorkerPool {
+            shared,
+            workers: Mutex::new(Some(workers)),
+            cancel_period: self.cancel_period,
+        }
+    }
+}
+
+// ===== impl WorkerPool =====
+
+impl WorkerPool<()> {
+    /// A [`Builder`] with the defaults. (Defined on `WorkerPool<()>` only so
+    /// that `WorkerPool::builder()` needs no type annotation; the job type
+    /// comes from the handler given to [`Builder::start`].)
+    ///
+    /// # Examples
+    ///
+    /// See [`Builder`].
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+}
+
+impl<J: Send + 'static> WorkerPool<J> {
+    /// Queues `job`, waiting for room; hands it back if the pool is closed
+    /// (shutting down or stopped).
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError`] with the job when the pool is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// The job is queued only if this returns `Ok`. Dropped while waiting
+    /// for room, the future drops the job with it.
+    ///
+    /// # Examples
+    ///
+    /// See [`WorkerPool`].
+    pub async fn submit(&self, job: J) -> Result<(), SubmitError<J>> {
+        self.shared.queue.submit(job).await
+    }
+
+    /// Queues `job` if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySubmitError::Full`] or [`TrySubmitError::Closed`], with the job.
+    ///
+    /// # Examples
+    ///
+    /// See [`TrySubmitError`].
+    pub fn try_submit(&self, job: J) -> Result<(), TrySubmitError<J>> {
+        self.shared.queue.try_submit(job)
+    }
+
+    /// Shuts the pool down and returns what happened to every job:
+    ///
+    /// 1. The pool stops accepting jobs (submits get theirs back) and
+    ///    enters [`PoolStage::Draining`].
+    /// 2. The workers go on with the queued jobs and finish the running
+    ///    ones, for up to `grace`.
+    /// 3. If any job is left, the queued ones are dropped unstarted
+    ///    (counted in [`cancelled_before_start`](ShutdownReport::cancelled_before_start);
+    ///    they are not handed back, because the report goes to every caller
+    ///    of this method) and the running ones are cancelled through their
+    ///    [`Shutdown`], with the cause [`GRACE_OVER`]. They get the
+    ///    [cancel period](Builder::cancel_period) to return.
+    /// 4. What still runs then is aborted.
+    ///
+    /// Then the pool is [`PoolStage::Stopped`] and no task of it is left.
+    ///
+    /// Calling it again, or concurrently, is safe: the first call's `grace`
+    /// applies, and every call returns the same report.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the shutdown runs in a task of its own, and goes on to
+    /// the end if this future is dropped; a later call returns its report.
+    ///
+    /// # Examples
+    ///
+    /// See [`WorkerPool`] and [`ShutdownReport`].
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        if self.shared.lifecycle.begin() {
+            let workers = sync::lock(&self.workers).take().unwrap_or_default();
+            // Detached on purpose (see `# Cancel safety`); it ends within
+            // `grace` plus the cancel period.
+            drop(tokio::spawn(reap(
+                Arc::clone(&self.shared),
+                workers,
+                grace,
+                self.cancel_period,
+            )));
+        }
+        self.shared.lifecycle.report().await
+    }
+
+    /// The stage now.
+    ///
+    /// # Examples
+    ///
+    /// See [`PoolStage`].
+    pub fn stage(&self) -> PoolStage {
+        self.shared.lifecycle.stage()
+    }
+
+    /// Completes once the pool is at `stage` or past it; returns the stage
+    /// seen.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use acqrel_pool::{PoolStage, WorkerPool};
+    ///
+    /// let pool = Arc::new(WorkerPool::builder().start(|_job: (), _s| async {}));
+    /// let watcher = tokio::spawn({
+    ///     let pool = Arc::clone(&pool);
+    ///     async move { pool.reached(PoolStage::Draining).await }
+    /// });
+    /// pool.shutdown(Duration::from_secs(1)).await;
+    /// // Draining or, if the watcher ran late, Stopped: never missed.
+    /// assert!(watcher.await.unwrap() >= PoolStage::Draining);
+    /// # }
+    /// ```
+    pub async fn reached(&self, stage: PoolStage) -> PoolStage {
+        self.shared.lifecycle.reached(stage).await
+    }
+
+    /// The jobs' [`Shutdown`]: cancelled when the grace period runs out,
+    /// when the pool is dropped, or when the builder's parent is
+    /// cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use acqrel_pool::{WorkerPool, POOL_DROPPED};
+    ///
+    /// let pool = WorkerPool::builder().start(|_job: (), _s| async {});
+    /// let jobs = pool.jobs_shutdown();
+    /// drop(pool);
+    /// assert_eq!(jobs.cause().unwrap().to_string(), POOL_DROPPED);
+    /// # }
+    /// ```
+    pub fn jobs_shutdown(&self) -> Shutdown {
+        self.shared.jobs.clone()
+    }
+
+    /// How many workers the pool has.
+    ///
+    /// # Examples
+    ///
+    /// See [`Builder`].
+    pub fn workers(&self) -> usize {
+        self.shared.busy.len()
+    }
+
+    /// Live counts (see [`PoolStats`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`PoolStats`].
+    pub fn stats(&self) -> PoolStats {
+        let shared = &self.shared;
+        PoolStats {
+            queued: shared.queue.len(),
+            running: shared.running(),
+            // Relaxed: see the module's `# Orderings`.
+            completed: shared.completed.load(Ordering::Relaxed),
+            panicked: shared.panicked.load(Ordering::Relaxed),
+            cancelled_while_running: shared.cancelled_while_running.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl<J> Drop for WorkerPool<J> {
+    fn drop(&mut self) {
+        // `None` when a shutdown has taken the workers: it goes on.
+        let Some(workers) = sync::lock(&self.workers).take() else {
+            return;
+        };
+        self.shared.queue.close();
+        let queued = self.shared.queue.take_queued();
+        self.shared.jobs.cancel(POOL_DROPPED);
+        // Aborts every worker task.
+        drop(workers);
+        drop(queued);
+    }
+}
+
+impl<J> fmt::Debug for WorkerPool<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerPool")
+            .field("stage", &self.shared.lifecycle.stage())
+            .field("workers", &self.shared.busy.len())
+            .field("queue", &self.shared.queue)
+            .field("cancel_period", &self.cancel_period)
+            .finish_non_exhaustive()
+    }
+}
+
+// ===== impl Shared =====
+
+impl<J> Shared<J> {
+    /// Workers whose `busy` flag is set.
+    fn running(&self) -> usize {
+        self.busy
+            .iter()
+            // Relaxed: see the module's `# Orderings`.
+            .filter(|busy| busy.load(Ordering::Relaxed))
+            .count()
+    }
+}
+
+/// How a worker runs one job: `Ok` if it returned, `Err` if it panicked.
+trait Run<J>: Send + Sync + 'static {
+    fn run(&self, job: J, shutdown: Shutdown) -> impl Future<Output = Result<(), ()>> + Send;
+}
+
+/// [`Builder::start`]'s handler.
+struct Async<F>(F);
+
+impl<J, F, Fut> Run<J> for Async<F>
+where
+    J: Send + 'static,
+    F: Fn(J, Shutdown) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    async fn run(&self, job: J, shutdown: Shutdown) -> Result<(), ()> {
+        catch_unwind(|| (self.0)(job, shutdown)).await.map_err(drop)
+    }
+}
+
+/// [`Builder::start_blocking`]'s handler, shared with the blocking threads.
+struct Blocking<F>(Arc<F>);
+
+impl<J, F> Run<J> for Blocking<F>
+where
+    J: Send + 'static,
+    F: Fn(J, Shutdown) + Send + Sync + 'static,
+{
+    async fn run(&self, job: J, shutdown: Shutdown) -> Result<(), ()> {
+        let handler = Arc::clone(&self.0);
+        let call = move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(job, shutdown)))
+        };
+        match tokio::task::spawn_blocking(call).await {
+            Ok(returned) => returned.map_err(drop),
+            // The runtime is shutting down and cancelled the call before it
+            // started; the runtime's end is ending this worker too.
+            Err(_cancelled) => Err(()),
+        }
+    }
+}
+
+/// One worker: takes jobs until the queue is closed and drained.
+async fn work<J, R: Run<J>>(shared: Arc<Shared<J>>, runner: Arc<R>, index: usize) {
+    let busy = &shared.busy[index];
+    while let Some(job) = shared.queue.next().await {
+        // Relaxed: see the module's `# Orderings`.
+        busy.store(true, Ordering::Relaxed);
+        let returned = runner.run(job, shared.jobs.clone()).await;
+        let counter = match returned {
+            Ok(()) if shared.jobs.is_cancelled() => &shared.cancelled_while_running,
+            Ok(()) => &shared.completed,
+            Err(()) => &shared.panicked,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        busy.store(false, Ordering::Relaxed);
+    }
+}
+
+/// The shutdown's leader task: steps 2 to 4 of [`WorkerPool::shutdown`],
+/// then the report.
+async fn reap<J>(
+    shared: Arc<Shared<J>>,
+    mut workers: JoinSet<()>,
+    grace: Duration,
+    cancel_period: Duration,
+) {
+    shared.queue.close();
+    let mut cancelled_before_start = 0;
+    let ended_by = if tokio::time::timeout(grace, join_all(&mut workers))
+        .await
+        .is_ok()
+    {
+        EndedBy::Drain
+    } else {
+        // Taken out before the cancel, so that no worker starts one of them
+        // with a cancelled `Shutdown`.
+        let queued = shared.queue.take_queued();
+        cancelled_before_start = queued.len() as u64;
+        drop(queued);
+        shared.jobs.cancel(GRACE_OVER);
+        if tokio::time::timeout(cancel_period, join_all(&mut workers))
+            .await
+            .is_ok()
+        {
+            EndedBy::Cancel
+        } else {
+            workers.abort_all();
+            join_all(&mut workers).await;
+            EndedBy::Abort
+        }
+    };
+    // Every worker task has ended: the counts are final (see the module's
+    // `# Orderings`), and a `busy` flag still set is a job that was aborted.
+    shared.lifecycle.finish(ShutdownReport {
+        completed: shared.completed.load(Ordering::Relaxed),
+        panicked: shared.panicked.load(Ordering::Relaxed),
+        cancelled_before_start,
+        cancelled_while_running: shared.cancelled_while_running.load(Ordering::Relaxed),
+        aborted: shared.running() as u64,
+        ended_by,
+    });
+}
+
+/// Waits for every task of `workers` to end.
+async fn join_all(workers: &mut JoinSet<()>) {
+    while workers.join_next().await.is_some() {}
+}

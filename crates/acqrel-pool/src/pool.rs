@@ -128,6 +128,8 @@ pub struct WorkerPool<J> {
     /// them).
     workers: Mutex<Option<JoinSet<()>>>,
     cancel_period: Duration,
+    /// The runtime the workers run on; the shutdown's task runs there too.
+    runtime: tokio::runtime::Handle,
 }
 
 /// What the workers share with the pool.
@@ -273,7 +275,9 @@ impl Builder {
     ///
     /// # Panics
     ///
-    /// Panics if called outside a tokio runtime, like `tokio::spawn`.
+    /// Panics if called outside a tokio runtime, or in one without timers
+    /// (the grace and cancel periods need them: `enable_time`, or
+    /// `enable_all`).
     ///
     /// # Examples
     ///
@@ -299,7 +303,8 @@ impl Builder {
     ///
     /// # Panics
     ///
-    /// Panics if called outside a tokio runtime, like `tokio::spawn`.
+    /// Panics if called outside a tokio runtime, or in one without timers
+    /// (as [`start`](Self::start)).
     ///
     /// # Examples
     ///
@@ -344,6 +349,12 @@ impl Builder {
                 .map(|_| AtomicBool::new(false))
                 .collect(),
         });
+        // Both panic here, at the call, with tokio's own message, rather
+        // than in the shutdown's task later (where nobody would see it and
+        // every `shutdown` caller would wait forever): no runtime, or a
+        // runtime without timers, which the grace and cancel periods need.
+        let runtime = tokio::runtime::Handle::current();
+        drop(tokio::time::sleep(Duration::ZERO));
         let mut workers = JoinSet::new();
         for index in 0..self.workers.get() {
             workers.spawn(work(Arc::clone(&shared), Arc::clone(&runner), index));
@@ -353,6 +364,7 @@ impl Builder {
             shared,
             workers: Mutex::new(Some(workers)),
             cancel_period: self.cancel_period,
+            runtime,
         }
     }
 }
@@ -437,7 +449,7 @@ impl<J: Send + 'static> WorkerPool<J> {
             let workers = sync::lock(&self.workers).take().unwrap_or_default();
             // Detached on purpose (see `# Cancel safety`); it ends within
             // `grace` plus the cancel period.
-            drop(tokio::spawn(reap(
+            drop(self.runtime.spawn(reap(
                 Arc::clone(&self.shared),
                 workers,
                 grace,

@@ -383,3 +383,22 @@ async fn blocking_jobs_run_on_blocking_threads_and_a_stuck_one_is_abandoned() {
     assert_eq!(counts(done), ((3, 0, 0, 0, 1), EndedBy::Abort));
     release.send(()).unwrap();
 }
+
+#[test]
+fn starting_in_a_runtime_without_timers_panics_at_the_call() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let _entered = runtime.enter();
+    let started =
+        std::panic::catch_unwind(|| WorkerPool::builder().start(|(), _shutdown| async {}));
+    let panic = started.err().expect("start panicked");
+    let message = match panic.downcast::<String>() {
+        Ok(text) => *text,
+        Err(panic) => panic
+            .downcast::<&str>()
+            .map(|text| (*text).to_owned())
+            .unwrap_or_default(),
+    };
+    assert!(message.contains("enable_time"), "{message}");
+}

@@ -1,0 +1,159 @@
+//! Worker pool: `acqrel_pool::WorkerPool` beside the two things people
+//! write instead: an `mpsc` channel feeding N tasks that share its receiver
+//! behind tokio's `Mutex`, and a tokio task per job tracked by tokio-util's
+//! `TaskTracker`.
+//!
+//! Group `pool/throughput_{1000}`: one iteration submits 1,000 jobs and
+//! waits until every one has run; the time is per iteration (divide by
+//! 1,000 for a job). A job adds one permit to a `Semaphore` that the
+//! submitting side then takes all of at once (`acquire_many`), so the wait
+//! is the same on every side and ends exactly when the last job is done.
+//! Jobs do nothing else: the number is the pool's own cost per job. The
+//! submitting side runs in `block_on` on the bench's thread, the jobs on a
+//! two-worker multi-thread runtime (the development machine has two cores).
+//!
+//! - Ours: `WorkerPool` with 4 workers and a queue of 1,024, made once;
+//!   each job `submit(..).await`.
+//! - Hand-written: `mpsc::channel(1024)`, 4 tasks looping on
+//!   `receiver.lock().await.recv().await`, made once; each job `send`.
+//! - `TaskTracker`: each job `tracker.spawn`, no limit on concurrency; the
+//!   tracker is made per iteration, then `close` and `wait`.
+//!
+//! The target: ours at least as fast as the hand-written channel
+//! pool (ratio ≤ 1.0 in `benches/targets.txt`).
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use acqrel_pool::WorkerPool;
+use criterion::{Criterion, criterion_group, criterion_main};
+use tokio::runtime::Runtime;
+use tokio::sync::{Mutex, Semaphore, mpsc};
+use tokio_util::task::TaskTracker;
+
+/// Jobs per iteration.
+const JOBS: u32 = 1_000;
+/// Workers of the pool and of the hand-written channel pool.
+const WORKERS: usize = 4;
+/// Queue capacity of both pools.
+const CAPACITY: usize = 1_024;
+
+const OURS: &str = "acqrel::WorkerPool::submit";
+const CHANNEL: &str = "tokio::mpsc+Mutex<Receiver>";
+const TRACKER: &str = "tokio_util::TaskTracker::spawn";
+
+/// A job: says it is done.
+type Job = Arc<Semaphore>;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        // The pool's grace and cancel periods need the timer.
+        .enable_time()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Waits until `JOBS` jobs have added their permit, and takes them all.
+async fn all_done(done: &Semaphore) {
+    done.acquire_many(JOBS)
+        .await
+        .expect("the semaphore is never closed")
+        .forget();
+}
+
+/// Times `iters` iterations of `batch` (which submits `JOBS` jobs and waits
+/// for them) on `runtime`.
+fn timed<F, Fut>(runtime: &Runtime, iters: u64, mut batch: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    runtime.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            batch().await;
+        }
+        start.elapsed()
+    })
+}
+
+fn throughput(c: &mut Criterion) {
+    let runtime = runtime();
+    let done = Arc::new(Semaphore::new(0));
+    let mut group = c.benchmark_group(format!("pool/throughput_{JOBS}"));
+
+    let pool = {
+        let _entered = runtime.enter();
+        WorkerPool::builder()
+            .workers(NonZeroUsize::new(WORKERS).expect("workers > 0"))
+            .queue_capacity(NonZeroUsize::new(CAPACITY).expect("capacity > 0"))
+            .start(|job: Job, _shutdown| async move { job.add_permits(1) })
+    };
+    group.bench_function(OURS, |b| {
+        b.iter_custom(|iters| {
+            timed(&runtime, iters, || async {
+                for _ in 0..JOBS {
+                    pool.submit(Arc::clone(&done)).await.expect("pool running");
+                }
+                all_done(&done).await;
+            })
+        });
+    });
+
+    let sender = {
+        let (sender, receiver) = mpsc::channel::<Job>(CAPACITY);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..WORKERS {
+            let receiver = Arc::clone(&receiver);
+            runtime.spawn(async move {
+                loop {
+                    let job = receiver.lock().await.recv().await;
+                    match job {
+                        Some(job) => job.add_permits(1),
+                        None => break,
+                    }
+                }
+            });
+        }
+        sender
+    };
+    group.bench_function(CHANNEL, |b| {
+        b.iter_custom(|iters| {
+            timed(&runtime, iters, || async {
+                for _ in 0..JOBS {
+                    sender
+                        .send(Arc::clone(&done))
+                        .await
+                        .expect("workers running");
+                }
+                all_done(&done).await;
+            })
+        });
+    });
+
+    group.bench_function(TRACKER, |b| {
+        b.iter_custom(|iters| {
+            timed(&runtime, iters, || async {
+                let tracker = TaskTracker::new();
+                for _ in 0..JOBS {
+                    let job = Arc::clone(&done);
+                    tracker.spawn(async move { job.add_permits(1) });
+                }
+                tracker.close();
+                tracker.wait().await;
+                all_done(&done).await;
+            })
+        });
+    });
+    group.finish();
+
+    // Both pools end here, before the runtime: ours reports every job run.
+    let report = runtime.block_on(pool.shutdown(Duration::from_secs(10)));
+    assert_eq!(report.total(), report.completed, "every job completed");
+    drop(sender);
+}
+
+criterion_group!(benches, throughput);
+criterion_main!(benches);

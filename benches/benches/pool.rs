@@ -3,7 +3,7 @@
 //! behind tokio's `Mutex`, and a tokio task per job tracked by tokio-util's
 //! `TaskTracker`.
 //!
-//! Group `pool/throughput_{1000}`: one iteration submits 1,000 jobs and
+//! Group `pool/throughput_1000`: one iteration submits 1,000 jobs and
 //! waits until every one has run; the time is per iteration (divide by
 //! 1,000 for a job). A job adds one permit to a `Semaphore` that the
 //! submitting side then takes all of at once (`acquire_many`), so the wait
@@ -19,8 +19,13 @@
 //! - `TaskTracker`: each job `tracker.spawn`, no limit on concurrency; the
 //!   tracker is made per iteration, then `close` and `wait`.
 //!
+//! Group `pool/throughput_1000_yield`: the same with jobs that suspend once
+//! (`tokio::task::yield_now`) before they say they are done, as a job
+//! waiting on I/O does: each side's workers must then interleave jobs with
+//! the runtime's other tasks. No target.
+//!
 //! The target: ours at least as fast as the hand-written channel
-//! pool (ratio ≤ 1.0 in `benches/targets.txt`).
+//! pool on `pool/throughput_1000` (ratio ≤ 1.0 in `benches/targets.txt`).
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -45,6 +50,15 @@ const TRACKER: &str = "tokio_util::TaskTracker::spawn";
 
 /// A job: says it is done.
 type Job = Arc<Semaphore>;
+
+/// What every side's job does: yields once first if `YIELD`, then says it
+/// is done.
+async fn job<const YIELD: bool>(done: Job) {
+    if YIELD {
+        tokio::task::yield_now().await;
+    }
+    done.add_permits(1);
+}
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -80,16 +94,22 @@ where
 }
 
 fn throughput(c: &mut Criterion) {
+    group::<false>(c, "");
+    group::<true>(c, "_yield");
+}
+
+/// One group: the three sides, each job `job::<YIELD>`.
+fn group<const YIELD: bool>(c: &mut Criterion, suffix: &str) {
     let runtime = runtime();
     let done = Arc::new(Semaphore::new(0));
-    let mut group = c.benchmark_group(format!("pool/throughput_{JOBS}"));
+    let mut group = c.benchmark_group(format!("pool/throughput_{JOBS}{suffix}"));
 
     let pool = {
         let _entered = runtime.enter();
         WorkerPool::builder()
             .workers(NonZeroUsize::new(WORKERS).expect("workers > 0"))
             .queue_capacity(NonZeroUsize::new(CAPACITY).expect("capacity > 0"))
-            .start(|job: Job, _shutdown| async move { job.add_permits(1) })
+            .start(|done: Job, _shutdown| job::<YIELD>(done))
     };
     group.bench_function(OURS, |b| {
         b.iter_custom(|iters| {
@@ -109,9 +129,9 @@ fn throughput(c: &mut Criterion) {
             let receiver = Arc::clone(&receiver);
             runtime.spawn(async move {
                 loop {
-                    let job = receiver.lock().await.recv().await;
-                    match job {
-                        Some(job) => job.add_permits(1),
+                    let next = receiver.lock().await.recv().await;
+                    match next {
+                        Some(done) => job::<YIELD>(done).await,
                         None => break,
                     }
                 }
@@ -138,8 +158,7 @@ fn throughput(c: &mut Criterion) {
             timed(&runtime, iters, || async {
                 let tracker = TaskTracker::new();
                 for _ in 0..JOBS {
-                    let job = Arc::clone(&done);
-                    tracker.spawn(async move { job.add_permits(1) });
+                    tracker.spawn(job::<YIELD>(Arc::clone(&done)));
                 }
                 tracker.close();
                 tracker.wait().await;

@@ -24,7 +24,7 @@
 //! | `context.WithDeadline`, `context.WithTimeout`, `context.DeadlineExceeded` | [`Shutdown::with_deadline`], [`Shutdown::with_timeout`], [`CauseKind::DeadlineExceeded`] | the timer task's `cancel` | as above |
 //! | `ctx, cancel := ...; defer cancel()` | [`DropGuard`] | its `Drop` (a `cancel`) | as above |
 //! <!-- pool: the `WorkerPool` row (Go: `stop` channel or context + `sync.WaitGroup`) goes here. -->
-//! <!-- group: the `TaskGroup` row (Go: `errgroup.WithContext`, `SetLimit`, `TryGo`) goes here. -->
+//! | `errgroup.WithContext`, `g.Go`, `g.Wait`, `g.SetLimit`, `g.TryGo` | [`TaskGroup`] | a task's end: its error or panic is pushed, then its entry freed, under the group's lock (unlock releases); the first failure [`cancel`](Shutdown::cancel)s the group's `Shutdown` with it as the cause | [`wait`](TaskGroup::wait) returning (it finds no task running and takes the failures under that lock); siblings' [`cancelled`](Shutdown::cancelled) |
 //!
 //! Cancellation goes down the tree, never up: a parent's cancellation
 //! reaches every descendant, all of which then report the parent's cause
@@ -74,13 +74,12 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod catch_unwind;
+mod group;
 mod pool;
-
-// ===== group: the `TaskGroup` module and its re-exports go here. =====
-
 mod shutdown;
 mod sync;
 
+pub use crate::group::{GROUP_DROPPED, GroupError, TaskGroup, TrySpawnError};
 #[cfg(acqrel_loom)]
 #[doc(hidden)]
 pub use crate::pool::lifecycle;

@@ -392,7 +392,7 @@ fn starting_in_a_runtime_without_timers_panics_at_the_call() {
     let _entered = runtime.enter();
     let started =
         std::panic::catch_unwind(|| WorkerPool::builder().start(|(), _shutdown| async {}));
-    let panic = started.err().expect("start panicked");
+    let panic = started.expect_err("start panicked");
     let message = match panic.downcast::<String>() {
         Ok(text) => *text,
         Err(panic) => panic

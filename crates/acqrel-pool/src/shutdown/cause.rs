@@ -69,6 +69,22 @@ enum Repr {
     Dropped,
     Message(Cow<'static, str>),
     Error(Box<dyn Error + Send + Sync + 'static>),
+    /// An error shared with someone else who reports it too (a
+    /// [`TaskGroup`](crate::TaskGroup)'s first error is its cause and part
+    /// of its `wait` result). std's `Arc`, not the loom shim's: it
+    /// synchronizes nothing of ours, and only std's converts to a `dyn`.
+    SharedError(std::sync::Arc<dyn Error + Send + Sync + 'static>),
+}
+
+impl Repr {
+    /// The user's error, for both error representations.
+    fn error(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
+        match self {
+            Repr::Error(error) => Some(&**error),
+            Repr::SharedError(error) => Some(&**error),
+            _ => None,
+        }
+    }
 }
 
 /// What kind of [`Cause`] it is.
@@ -112,6 +128,14 @@ impl Cause {
         Cause::new(Repr::Dropped)
     }
 
+    /// A cause carrying an error that the caller keeps a handle of too.
+    /// It behaves as [`Cause::error`]: [`as_error`](Cause::as_error) is the
+    /// error inside the `Arc` and [`downcast_ref`](Cause::downcast_ref)
+    /// finds its concrete type.
+    pub(crate) fn shared_error(error: std::sync::Arc<dyn Error + Send + Sync + 'static>) -> Cause {
+        Cause::new(Repr::SharedError(error))
+    }
+
     /// A cause carrying `error`, which listeners can read back with
     /// [`as_error`](Cause::as_error) and [`downcast_ref`](Cause::downcast_ref).
     ///
@@ -145,7 +169,7 @@ impl Cause {
             Repr::DeadlineExceeded(_) => CauseKind::DeadlineExceeded,
             Repr::Dropped => CauseKind::Dropped,
             Repr::Message(_) => CauseKind::Message,
-            Repr::Error(_) => CauseKind::Error,
+            Repr::Error(_) | Repr::SharedError(_) => CauseKind::Error,
         }
     }
 
@@ -202,10 +226,7 @@ impl Cause {
     /// assert!(Cause::from("stop").as_error().is_none());
     /// ```
     pub fn as_error(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
-        match &*self.repr {
-            Repr::Error(error) => Some(&**error),
-            _ => None,
-        }
+        self.repr.error()
     }
 
     /// The error given to [`Cause::error`], if it is an `E`.
@@ -269,6 +290,7 @@ impl fmt::Debug for Cause {
             Repr::Dropped => f.write_str("Dropped"),
             Repr::Message(message) => f.debug_tuple("Message").field(message).finish(),
             Repr::Error(error) => f.debug_tuple("Error").field(error).finish(),
+            Repr::SharedError(error) => f.debug_tuple("Error").field(error).finish(),
         }
     }
 }
@@ -280,6 +302,7 @@ impl fmt::Display for Cause {
             Repr::Dropped => f.write_str("shutdown guard dropped"),
             Repr::Message(message) => f.write_str(message),
             Repr::Error(error) => fmt::Display::fmt(error, f),
+            Repr::SharedError(error) => fmt::Display::fmt(error, f),
         }
     }
 }
@@ -289,9 +312,6 @@ impl Error for Cause {
     /// user's error is this cause's `Display`, so a report walking the chain
     /// prints it once).
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match &*self.repr {
-            Repr::Error(error) => error.source(),
-            _ => None,
-        }
+        self.repr.error()?.source()
     }
 }

@@ -19,6 +19,10 @@
 //! - `TaskTracker`: each job `tracker.spawn`, no limit on concurrency; the
 //!   tracker is made per iteration, then `close` and `wait`.
 //!
+//! Group `pool/throughput_1000_from_task`: the same jobs as the first
+//! group, submitted from a task on the runtime instead of the bench's
+//! thread, as a service's request handler would. No target.
+//!
 //! Group `pool/throughput_1000_yield`: the same with jobs that suspend once
 //! (`tokio::task::yield_now`) before they say they are done, as a job
 //! waiting on I/O does: each side's workers must then interleave jobs with
@@ -78,46 +82,60 @@ async fn all_done(done: &Semaphore) {
 }
 
 /// Times `iters` iterations of `batch` (which submits `JOBS` jobs and waits
-/// for them) on `runtime`.
-fn timed<F, Fut>(runtime: &Runtime, iters: u64, mut batch: F) -> Duration
+/// for them) on `runtime`: from the bench's thread (`block_on`), or, if
+/// `IN_TASK`, from a task of the runtime.
+fn timed<const IN_TASK: bool, F, Fut>(runtime: &Runtime, iters: u64, mut batch: F) -> Duration
 where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ()>,
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
 {
-    runtime.block_on(async {
+    let run = async move {
         let start = Instant::now();
         for _ in 0..iters {
             batch().await;
         }
         start.elapsed()
-    })
+    };
+    if IN_TASK {
+        runtime
+            .block_on(runtime.spawn(run))
+            .expect("the submitting task")
+    } else {
+        runtime.block_on(run)
+    }
 }
 
 fn throughput(c: &mut Criterion) {
-    group::<false>(c, "");
-    group::<true>(c, "_yield");
+    group::<false, false>(c, "");
+    group::<true, false>(c, "_yield");
+    group::<false, true>(c, "_from_task");
 }
 
-/// One group: the three sides, each job `job::<YIELD>`.
-fn group<const YIELD: bool>(c: &mut Criterion, suffix: &str) {
+/// One group: the three sides, each job `job::<YIELD>`, submitted from the
+/// bench's thread or (`IN_TASK`) from a task of the runtime.
+fn group<const YIELD: bool, const IN_TASK: bool>(c: &mut Criterion, suffix: &str) {
     let runtime = runtime();
     let done = Arc::new(Semaphore::new(0));
     let mut group = c.benchmark_group(format!("pool/throughput_{JOBS}{suffix}"));
 
-    let pool = {
+    let pool = Arc::new({
         let _entered = runtime.enter();
         WorkerPool::builder()
             .workers(NonZeroUsize::new(WORKERS).expect("workers > 0"))
             .queue_capacity(NonZeroUsize::new(CAPACITY).expect("capacity > 0"))
             .start(|done: Job, _shutdown| job::<YIELD>(done))
-    };
+    });
     group.bench_function(OURS, |b| {
         b.iter_custom(|iters| {
-            timed(&runtime, iters, || async {
-                for _ in 0..JOBS {
-                    pool.submit(Arc::clone(&done)).await.expect("pool running");
+            let (pool, done) = (Arc::clone(&pool), Arc::clone(&done));
+            timed::<IN_TASK, _, _>(&runtime, iters, move || {
+                let (pool, done) = (Arc::clone(&pool), Arc::clone(&done));
+                async move {
+                    for _ in 0..JOBS {
+                        pool.submit(Arc::clone(&done)).await.expect("pool running");
+                    }
+                    all_done(&done).await;
                 }
-                all_done(&done).await;
             })
         });
     });
@@ -141,28 +159,36 @@ fn group<const YIELD: bool>(c: &mut Criterion, suffix: &str) {
     };
     group.bench_function(CHANNEL, |b| {
         b.iter_custom(|iters| {
-            timed(&runtime, iters, || async {
-                for _ in 0..JOBS {
-                    sender
-                        .send(Arc::clone(&done))
-                        .await
-                        .expect("workers running");
+            let (sender, done) = (sender.clone(), Arc::clone(&done));
+            timed::<IN_TASK, _, _>(&runtime, iters, move || {
+                let (sender, done) = (sender.clone(), Arc::clone(&done));
+                async move {
+                    for _ in 0..JOBS {
+                        sender
+                            .send(Arc::clone(&done))
+                            .await
+                            .expect("workers running");
+                    }
+                    all_done(&done).await;
                 }
-                all_done(&done).await;
             })
         });
     });
 
     group.bench_function(TRACKER, |b| {
         b.iter_custom(|iters| {
-            timed(&runtime, iters, || async {
-                let tracker = TaskTracker::new();
-                for _ in 0..JOBS {
-                    tracker.spawn(job::<YIELD>(Arc::clone(&done)));
+            let done = Arc::clone(&done);
+            timed::<IN_TASK, _, _>(&runtime, iters, move || {
+                let done = Arc::clone(&done);
+                async move {
+                    let tracker = TaskTracker::new();
+                    for _ in 0..JOBS {
+                        tracker.spawn(job::<YIELD>(Arc::clone(&done)));
+                    }
+                    tracker.close();
+                    tracker.wait().await;
+                    all_done(&done).await;
                 }
-                tracker.close();
-                tracker.wait().await;
-                all_done(&done).await;
             })
         });
     });

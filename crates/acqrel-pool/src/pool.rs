@@ -9,8 +9,10 @@
 //! * The stages and the report hand-off (`pool/lifecycle.rs`) are an
 //!   `acqrel_core::StageGate` and `TryOnce`; loom-checked in
 //!   `tests/loom_lifecycle.rs`.
-//! * The per-job counters and each worker's `busy` flag are Relaxed: they
-//!   publish nothing. The report reads them after joining every worker
+//! * Each worker counts its jobs in a slot of its own (`Slot`, on a cache
+//!   line of its own): one writer per counter, so a count is a load and a
+//!   store, never a contended read-modify-write. The counters and the
+//!   `busy` flag are Relaxed: they publish nothing. The report reads them after joining every worker
 //!   task, and a join orders everything the task did before it; `stats()`
 //!   reads them live and says so.
 
@@ -36,6 +38,7 @@ use std::future::Future;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
 use tokio::task::JoinSet;
 
 use self::queue::JobQueue;
@@ -136,13 +139,21 @@ pub struct WorkerPool<J> {
 struct Shared<J> {
     queue: JobQueue<J>,
     lifecycle: Lifecycle,
-    /// Handed to every job; cancelled when the grace period runs out.
+    /// Cancelled when the grace period runs out; each worker hands its jobs
+    /// a child of it (`work`).
     jobs: Shutdown,
+    /// One per worker, written by that worker only.
+    slots: Box<[CachePadded<Slot>]>,
+}
+
+/// A worker's counts (see the module's `# Orderings`).
+#[derive(Default)]
+struct Slot {
+    /// Set while the worker runs a job.
+    busy: AtomicBool,
     completed: AtomicU64,
     panicked: AtomicU64,
     cancelled_while_running: AtomicU64,
-    /// One per worker: set while it runs a job.
-    busy: Box<[AtomicBool]>,
 }
 
 /// Live counts of a [`WorkerPool`], from [`WorkerPool::stats`].
@@ -342,11 +353,8 @@ impl Builder {
             queue: JobQueue::new(self.capacity.get()),
             lifecycle: Lifecycle::new(),
             jobs,
-            completed: AtomicU64::new(0),
-            panicked: AtomicU64::new(0),
-            cancelled_while_running: AtomicU64::new(0),
-            busy: (0..self.workers.get())
-                .map(|_| AtomicBool::new(false))
+            slots: (0..self.workers.get())
+                .map(|_| CachePadded::new(Slot::default()))
                 .collect(),
         });
         // Both panic here, at the call, with tokio's own message, rather
@@ -525,7 +533,7 @@ impl<J: Send + 'static> WorkerPool<J> {
     ///
     /// See [`Builder`].
     pub fn workers(&self) -> usize {
-        self.shared.busy.len()
+        self.shared.slots.len()
     }
 
     /// Live counts (see [`PoolStats`]).
@@ -538,10 +546,9 @@ impl<J: Send + 'static> WorkerPool<J> {
         PoolStats {
             queued: shared.queue.len(),
             running: shared.running(),
-            // Relaxed: see the module's `# Orderings`.
-            completed: shared.completed.load(Ordering::Relaxed),
-            panicked: shared.panicked.load(Ordering::Relaxed),
-            cancelled_while_running: shared.cancelled_while_running.load(Ordering::Relaxed),
+            completed: shared.sum(|slot| &slot.completed),
+            panicked: shared.sum(|slot| &slot.panicked),
+            cancelled_while_running: shared.sum(|slot| &slot.cancelled_while_running),
         }
     }
 }
@@ -565,7 +572,7 @@ impl<J> fmt::Debug for WorkerPool<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WorkerPool")
             .field("stage", &self.shared.lifecycle.stage())
-            .field("workers", &self.shared.busy.len())
+            .field("workers", &self.shared.slots.len())
             .field("queue", &self.shared.queue)
             .field("cancel_period", &self.cancel_period)
             .finish_non_exhaustive()
@@ -577,11 +584,20 @@ impl<J> fmt::Debug for WorkerPool<J> {
 impl<J> Shared<J> {
     /// Workers whose `busy` flag is set.
     fn running(&self) -> usize {
-        self.busy
+        self.slots
             .iter()
             // Relaxed: see the module's `# Orderings`.
-            .filter(|busy| busy.load(Ordering::Relaxed))
+            .filter(|slot| slot.busy.load(Ordering::Relaxed))
             .count()
+    }
+
+    /// One counter summed over the workers.
+    fn sum(&self, counter: impl Fn(&Slot) -> &AtomicU64) -> u64 {
+        self.slots
+            .iter()
+            // Relaxed: see the module's `# Orderings`.
+            .map(|slot| counter(slot).load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -628,18 +644,23 @@ where
 
 /// One worker: takes jobs until the queue is closed and drained.
 async fn work<J, R: Run<J>>(shared: Arc<Shared<J>>, runner: Arc<R>, index: usize) {
-    let busy = &shared.busy[index];
+    let slot = &shared.slots[index];
+    // This worker's own child of the jobs' `Shutdown`: the clone handed to
+    // each job then touches this worker's node, not one node shared by
+    // every worker (cancelling the parent cancels it all the same).
+    let shutdown = shared.jobs.child();
     while let Some(job) = shared.queue.next().await {
         // Relaxed: see the module's `# Orderings`.
-        busy.store(true, Ordering::Relaxed);
-        let returned = runner.run(job, shared.jobs.clone()).await;
+        slot.busy.store(true, Ordering::Relaxed);
+        let returned = runner.run(job, shutdown.clone()).await;
         let counter = match returned {
-            Ok(()) if shared.jobs.is_cancelled() => &shared.cancelled_while_running,
-            Ok(()) => &shared.completed,
-            Err(()) => &shared.panicked,
+            Ok(()) if shutdown.is_cancelled() => &slot.cancelled_while_running,
+            Ok(()) => &slot.completed,
+            Err(()) => &slot.panicked,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
-        busy.store(false, Ordering::Relaxed);
+        // One writer (this worker): a load and a store, no read-modify-write.
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        slot.busy.store(false, Ordering::Relaxed);
     }
 }
 
@@ -679,10 +700,10 @@ async fn reap<J>(
     // Every worker task has ended: the counts are final (see the module's
     // `# Orderings`), and a `busy` flag still set is a job that was aborted.
     shared.lifecycle.finish(ShutdownReport {
-        completed: shared.completed.load(Ordering::Relaxed),
-        panicked: shared.panicked.load(Ordering::Relaxed),
+        completed: shared.sum(|slot| &slot.completed),
+        panicked: shared.sum(|slot| &slot.panicked),
         cancelled_before_start,
-        cancelled_while_running: shared.cancelled_while_running.load(Ordering::Relaxed),
+        cancelled_while_running: shared.sum(|slot| &slot.cancelled_while_running),
         aborted: shared.running() as u64,
         ended_by,
     });

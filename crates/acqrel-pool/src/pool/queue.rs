@@ -3,31 +3,39 @@
 //!
 //! # Protocol
 //!
-//! * **One short lock** guards the jobs (a `VecDeque` of at most
-//!   `capacity`) and the `closed` flag; every decision (room or not, closed
-//!   or not, a job or not) is made inside it, and nothing user-visible
-//!   happens under it: jobs are only moved, and jobs taken out by
-//!   [`take_queued`](JobQueue::take_queued) are dropped by the caller.
-//! * **Two [`Notify`]s**, one per side: `ready` for idle workers, `room`
-//!   for submitters waiting on a full queue. A side that finds nothing to
-//!   do registers interest (`Notified::enable`), looks again under the
-//!   lock, and only then waits; the other side notifies after every change
-//!   it makes (a job queued: `ready.notify_one`; a job taken out of a full
-//!   queue: `room.notify_one`), and a notification with nobody waiting is
-//!   kept for the next one. So a change after the second look wakes the
-//!   waiter, and a change before it is seen by the look: no lost wake-up.
-//!   Only a pop from a *full* queue notifies `room` (the common pop does
-//!   not pay for it), so when several pops make room for several waiting
-//!   submitters, one is woken and each woken submitter that queues and
-//!   still leaves room wakes the next one.
-//!   A waiter woken and then dropped (a cancelled submit, an aborted
-//!   worker) hands its notification on to another waiter (tokio's
-//!   `Notified` does this on drop). The fast paths (room, or a job, at the
-//!   first look) touch neither `Notify` on their own side.
-//! * **Close** sets the flag under the lock and wakes every waiter of both
-//!   sides: waiting submitters get their jobs back, workers drain what is
-//!   queued and then see the end. No job is queued after
-//!   [`close`](JobQueue::close) returns.
+//! * **Two locks, one per side.** Submitters queue into `inbox`; workers
+//!   take from `outbox`, and only when `outbox` is empty do they lock
+//!   `inbox` (while holding `outbox`) and move everything in it over at
+//!   once. So a submitter and a worker meet on a lock only once per batch,
+//!   not once per job (one lock for both measured 1.8x the time of a
+//!   hand-written channel pool, most of it in the contended lock).
+//!   Lock order, everywhere: `outbox`, then `inbox`.
+//! * **Capacity** is `len`, the jobs in both buffers. A submitter checks and
+//!   raises it under `inbox`; only submitters raise it and they are
+//!   serialized there, while workers only lower it, so the check can never
+//!   let `len` pass `capacity`. `len` publishes no job (the locks do), so
+//!   its operations are Relaxed: a stale reading can only say "full" for a
+//!   moment, and the worker that made room notifies `room` (below).
+//! * **Closing** sets `closed` under `inbox`, so no job is queued after
+//!   [`close`](JobQueue::close) returns, and a worker that finds both
+//!   buffers empty decides "ended or wait" under `inbox`, where `closed` is.
+//! * **Waiting: two [`Notify`]s**, `ready` for idle workers and `room` for
+//!   submitters on a full queue. A side that finds nothing to do registers
+//!   interest (`Notified::enable`), looks again, and only then waits; the
+//!   other side notifies after every change it makes (a job queued:
+//!   `ready`; a job taken out of a full queue: `room`), and a notification
+//!   with nobody waiting is kept for the next one. So a change after the
+//!   second look wakes the waiter, and a change before it is seen by the
+//!   look: no lost wake-up. Only a take from a *full* queue notifies `room`
+//!   (the common take does not pay for it), so when several takes make room
+//!   for several waiting submitters, one is woken and each woken submitter
+//!   that queues and still leaves room wakes the next one. A waiter woken
+//!   and then dropped (a cancelled submit, an aborted worker) hands its
+//!   notification on (tokio's `Notified` does this on drop). Close wakes
+//!   every waiter of both sides.
+//! * **Nothing user-visible under a lock**: jobs are only moved; jobs taken
+//!   out by [`take_queued`](JobQueue::take_queued) are dropped by the
+//!   caller.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -36,18 +44,24 @@ use std::mem;
 use tokio::sync::Notify;
 
 use crate::pool::error::{SubmitError, TrySubmitError};
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{self, Mutex};
 
 pub(crate) struct JobQueue<J> {
     capacity: usize,
-    state: Mutex<State<J>>,
+    /// Jobs in `inbox` and `outbox` together (see the `# Protocol`).
+    len: AtomicUsize,
+    /// Where submitters queue, with `closed`.
+    inbox: Mutex<Inbox<J>>,
+    /// Where workers take from, oldest first.
+    outbox: Mutex<VecDeque<J>>,
     /// Jobs queued, or closed: for idle workers.
     ready: Notify,
     /// Room made in a full queue, or closed: for waiting submitters.
     room: Notify,
 }
 
-struct State<J> {
+struct Inbox<J> {
     jobs: VecDeque<J>,
     closed: bool,
 }
@@ -70,10 +84,12 @@ impl<J> JobQueue<J> {
     pub(crate) fn new(capacity: usize) -> Self {
         JobQueue {
             capacity,
-            state: Mutex::new(State {
+            len: AtomicUsize::new(0),
+            inbox: Mutex::new(Inbox {
                 jobs: VecDeque::new(),
                 closed: false,
             }),
+            outbox: Mutex::new(VecDeque::new()),
             ready: Notify::new(),
             room: Notify::new(),
         }
@@ -120,18 +136,23 @@ impl<J> JobQueue<J> {
 
     /// One look for a submitter: queues `job` if open and not full.
     fn offer(&self, job: J) -> Offered<J> {
-        let mut state = sync::lock(&self.state);
-        if state.closed {
+        let mut inbox = sync::lock(&self.inbox);
+        if inbox.closed {
             return Offered::Closed(job);
         }
-        if state.jobs.len() >= self.capacity {
+        // Relaxed: `len` publishes nothing (see the `# Protocol`); raised
+        // only here, under `inbox`, so this check cannot overshoot.
+        let len = self.len.load(Ordering::Relaxed);
+        if len >= self.capacity {
             return Offered::Full(job);
         }
-        state.jobs.push_back(job);
-        let room_left = state.jobs.len() < self.capacity;
-        drop(state);
-        self.ready.notify_one();
-        Offered::Queued { room_left }
+        self.len.fetch_add(1, Ordering::Relaxed);
+        inbox.jobs.push_back(job);
+        drop(inbox);
+        self.ready.notify_last();
+        Offered::Queued {
+            room_left: len + 1 < self.capacity,
+        }
     }
 
     /// The next job, waiting for one; `None` once the queue is closed and
@@ -159,33 +180,49 @@ impl<J> JobQueue<J> {
 
     /// One look for a worker: the oldest job, if any.
     fn take(&self) -> Taken<J> {
-        let mut state = sync::lock(&self.state);
-        let was_full = state.jobs.len() >= self.capacity;
-        match state.jobs.pop_front() {
-            Some(job) => {
-                drop(state);
-                if was_full {
-                    self.room.notify_one();
-                }
-                Taken::Job(job)
+        let mut outbox = sync::lock(&self.outbox);
+        if outbox.is_empty() {
+            let mut inbox = sync::lock(&self.inbox);
+            if inbox.jobs.is_empty() {
+                return if inbox.closed {
+                    Taken::Ended
+                } else {
+                    Taken::Empty
+                };
             }
-            None if state.closed => Taken::Ended,
-            None => Taken::Empty,
+            mem::swap(&mut *outbox, &mut inbox.jobs);
         }
+        let Some(job) = outbox.pop_front() else {
+            unreachable!("the outbox was refilled from a non-empty inbox");
+        };
+        drop(outbox);
+        // Relaxed: see `offer`.
+        if self.len.fetch_sub(1, Ordering::Relaxed) == self.capacity {
+            self.room.notify_one();
+        }
+        Taken::Job(job)
     }
 
     /// Refuses every later submit (waiting ones get their jobs back) and
     /// wakes every worker. Queued jobs stay, for the workers to drain.
     pub(crate) fn close(&self) {
-        sync::lock(&self.state).closed = true;
+        sync::lock(&self.inbox).closed = true;
         self.room.notify_waiters();
         self.ready.notify_waiters();
     }
 
-    /// Takes every queued job out; the caller drops them (after this
-    /// returns, so with no lock held).
+    /// Takes every queued job out, oldest first; the caller drops them
+    /// (after this returns, so with no lock held).
     pub(crate) fn take_queued(&self) -> VecDeque<J> {
-        let jobs = mem::take(&mut sync::lock(&self.state).jobs);
+        let jobs = {
+            let mut outbox = sync::lock(&self.outbox);
+            let mut inbox = sync::lock(&self.inbox);
+            let mut jobs = mem::take(&mut *outbox);
+            jobs.append(&mut inbox.jobs);
+            jobs
+        };
+        // Relaxed: see `offer`.
+        self.len.fetch_sub(jobs.len(), Ordering::Relaxed);
         // Room was made: a submitter may be waiting for it (it will find
         // the queue closed, as every caller closes first).
         self.room.notify_waiters();
@@ -194,16 +231,17 @@ impl<J> JobQueue<J> {
 
     /// Jobs queued now.
     pub(crate) fn len(&self) -> usize {
-        sync::lock(&self.state).jobs.len()
+        // Relaxed: see `offer`.
+        self.len.load(Ordering::Relaxed)
     }
 }
 
 impl<J> fmt::Debug for JobQueue<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = sync::lock(&self.state);
         f.debug_struct("JobQueue")
-            .field("queued", &state.jobs.len())
-            .field("closed", &state.closed)
+            .field("capacity", &self.capacity)
+            .field("queued", &self.len())
+            .field("closed", &sync::lock(&self.inbox).closed)
             .finish_non_exhaustive()
     }
 }

@@ -23,7 +23,7 @@
 //! | `context.WithCancelCause`, `context.Cause(ctx)` | [`Cause`] | stored by the first `cancel` only | [`cause`](Shutdown::cause) (under the node's lock; `Some` once `is_cancelled`) |
 //! | `context.WithDeadline`, `context.WithTimeout`, `context.DeadlineExceeded` | [`Shutdown::with_deadline`], [`Shutdown::with_timeout`], [`CauseKind::DeadlineExceeded`] | the timer task's `cancel` | as above |
 //! | `ctx, cancel := ...; defer cancel()` | [`DropGuard`] | its `Drop` (a `cancel`) | as above |
-//! <!-- pool: the `WorkerPool` row (Go: `stop` channel or context + `sync.WaitGroup`) goes here. -->
+//! | N goroutines ranging over a `jobs` channel, stopped by `close(stop)` or a context, then `wg.Wait()` | [`WorkerPool`] | [`submit`](WorkerPool::submit): the job is queued under the queue's inbox lock (unlock releases); the first [`shutdown`](WorkerPool::shutdown) stores its [`ShutdownReport`], then advances the stage to `Stopped` (Release) | a worker taking the job (it locks the inbox to move it); every `shutdown` call and [`reached`](WorkerPool::reached) seeing `Stopped` (Acquire), then reading the report |
 //! | `errgroup.WithContext`, `g.Go`, `g.Wait`, `g.SetLimit`, `g.TryGo` | [`TaskGroup`] | a task's end: its error or panic is pushed, then its entry freed, under the group's lock (unlock releases); the first failure [`cancel`](Shutdown::cancel)s the group's `Shutdown` with it as the cause | [`wait`](TaskGroup::wait) returning (it finds no task running and takes the failures under that lock); siblings' [`cancelled`](Shutdown::cancelled) |
 //!
 //! Cancellation goes down the tree, never up: a parent's cancellation
@@ -32,13 +32,35 @@
 //! parent forgets a child as soon as every handle of the child is dropped,
 //! so a long-lived root handing a child to each request does not grow.
 //!
+//! On that tree:
+//!
+//! - [`WorkerPool`]: N tokio tasks (or blocking threads) consuming a
+//!   bounded queue. [`submit`](WorkerPool::submit) waits for room,
+//!   [`try_submit`](WorkerPool::try_submit) hands the job back;
+//!   [`shutdown(grace)`](WorkerPool::shutdown) drains for `grace`, then
+//!   drops the queued jobs and cancels the running ones, then aborts what
+//!   ignores it, and returns a [`ShutdownReport`] counting every job once.
+//!   Its stages are observable ([`PoolStage`]).
+//! - [`TaskGroup`]: Go's errgroup with a concurrency limit and
+//!   [`try_spawn`](TaskGroup::try_spawn); the first failure cancels the
+//!   group's `Shutdown` with itself as the cause, and
+//!   [`wait`](TaskGroup::wait) returns every failure. Finished tasks are not
+//!   kept.
+//!
+//! The policies (what happens to queued jobs, panics, drops, repeated
+//! shutdowns), a comparison with tokio-util, tokio-graceful-shutdown and
+//! Go, and the measurements are in `docs/patterns/worker-lifecycle.md`.
+//!
 //! # Verification
 //!
-//! `tests/shutdown.rs` checks each rule above with exact outcomes (the
-//! deadlines on tokio's paused clock, to the tick); the races that decide
-//! them (a child created while its parent is cancelled, two cancels with
-//! different causes, a cancellation seen before its cause) are loom models
-//! in `tests/loom_shutdown.rs`, with mutants that must fail them in
+//! `tests/shutdown.rs`, `tests/pool.rs` and `tests/group.rs` check each rule
+//! with exact outcomes (the deadlines and grace periods on tokio's paused
+//! clock, to the tick; no task or job left alive after a shutdown or a
+//! drop). The races that decide them (a child created while its parent is
+//! cancelled, two cancels with different causes, a cancellation seen before
+//! its cause, two shutdowns electing one leader, the report read before it
+//! is stored) are loom models in `tests/loom_shutdown.rs` and
+//! `tests/loom_lifecycle.rs`, with mutants that must fail them in
 //! `tests/loom_mutants.txt`.
 //!
 //! # Example
@@ -88,3 +110,9 @@ pub use crate::pool::{
     TrySubmitError, WorkerPool,
 };
 pub use crate::shutdown::{Cause, CauseKind, DropGuard, Shutdown};
+
+/// The guide's page, compiled and run as a doc test so its examples cannot
+/// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/patterns/worker-lifecycle.md")]
+struct WorkerLifecycleGuide;

@@ -29,7 +29,7 @@ where
             state: State::Running { future },
         },
         Err(payload) => CatchUnwind {
-            state: State::Panicked {
+            state: State::Done {
                 payload: Some(payload),
             },
         },
@@ -37,11 +37,13 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// Output: the future's, or the panic's payload.
+    /// Output: the future's, or the panic's payload. The future is dropped
+    /// as soon as it completes or panics, inside the catch too, so a future
+    /// whose `Drop` panics is reported like one whose `poll` panics.
     ///
     /// `AssertUnwindSafe` is sound here: after a panic the future is never
-    /// polled again (it is dropped with this one), so no broken invariant
-    /// inside it can be observed.
+    /// polled again (it is dropped at once), so no broken invariant inside
+    /// it can be observed.
     pub(crate) struct CatchUnwind<Fut> {
         #[pin]
         state: State<Fut>,
@@ -52,7 +54,7 @@ pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<Fut> {
         Running { #[pin] future: Fut },
-        Panicked { payload: Option<Box<dyn Any + Send>> },
+        Done { payload: Option<Box<dyn Any + Send>> },
     }
 }
 
@@ -60,15 +62,29 @@ impl<Fut: Future> Future for CatchUnwind<Fut> {
     type Output = Result<Fut::Output, Box<dyn Any + Send>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
+        let mut state = self.project().state;
+        let polled = match state.as_mut().project() {
             StateProj::Running { future } => {
-                panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)))?.map(Ok)
+                panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
             }
-            StateProj::Panicked { payload } => match payload.take() {
-                Some(payload) => Poll::Ready(Err(payload)),
+            StateProj::Done { payload } => match payload.take() {
+                Some(payload) => return Poll::Ready(Err(payload)),
                 None => panic!("CatchUnwind polled after it completed"),
             },
-        }
+        };
+        let outcome = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => Ok(output),
+            Err(payload) => Err(payload),
+        };
+        let dropped = panic::catch_unwind(AssertUnwindSafe(|| {
+            state.set(State::Done { payload: None });
+        }));
+        Poll::Ready(match (outcome, dropped) {
+            (Ok(output), Ok(())) => Ok(output),
+            // The first panic is the one reported.
+            (Err(payload), _) | (Ok(_), Err(payload)) => Err(payload),
+        })
     }
 }
 
@@ -86,5 +102,28 @@ mod tests {
         assert_eq!(message(&*called.unwrap_err()), "in call 2");
         let fine = pollster::block_on(catch_unwind(|| async { 7 }));
         assert_eq!(fine.unwrap(), 7);
+    }
+
+    /// Ready at once; panics when dropped.
+    struct PanicOnDrop;
+
+    impl Future for PanicOnDrop {
+        type Output = u32;
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u32> {
+            Poll::Ready(5)
+        }
+    }
+
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("in drop");
+        }
+    }
+
+    #[test]
+    fn catches_a_panic_while_dropping_the_completed_future() {
+        let dropped = pollster::block_on(catch_unwind(|| PanicOnDrop));
+        assert_eq!(message(&*dropped.unwrap_err()), "in drop");
     }
 }

@@ -91,8 +91,9 @@ pub const POOL_DROPPED: &str = "worker pool dropped";
 /// Dropping a pool that was never shut down **aborts everything**: the
 /// queue closes, queued jobs are dropped, the jobs' `Shutdown` is
 /// cancelled with [`POOL_DROPPED`], and every worker task is aborted
-/// (each running job's future is dropped at its next await). No task of
-/// the pool outlives the drop. Dropped during a
+/// (each running job's future is dropped at its next await, or at once if
+/// it is not being polled; a blocking job's thread runs its call to the
+/// end). A panic in a dropped job's `Drop` is caught and ignored. Dropped during a
 /// [`shutdown`](Self::shutdown), the pool lets that shutdown finish in the
 /// background (it is bounded by its grace and cancel periods).
 ///
@@ -154,6 +155,8 @@ struct Slot {
     completed: AtomicU64,
     panicked: AtomicU64,
     cancelled_while_running: AtomicU64,
+    /// Blocking jobs whose call the runtime cancelled before it started.
+    not_started: AtomicU64,
 }
 
 /// Live counts of a [`WorkerPool`], from [`WorkerPool::stats`].
@@ -454,13 +457,18 @@ impl<J: Send + 'static> WorkerPool<J> {
     /// See [`WorkerPool`] and [`ShutdownReport`].
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         if self.shared.lifecycle.begin() {
+            // Closed here, before this call first returns `Pending`: once the
+            // stage reads `Draining`, no submit is accepted. The grace period
+            // counts from here too.
+            self.shared.queue.close();
+            let grace_ends = tokio::time::Instant::now() + grace;
             let workers = sync::lock(&self.workers).take().unwrap_or_default();
             // Detached on purpose (see `# Cancel safety`); it ends within
             // `grace` plus the cancel period.
             drop(self.runtime.spawn(reap(
                 Arc::clone(&self.shared),
                 workers,
-                grace,
+                grace_ends,
                 self.cancel_period,
             )));
         }
@@ -560,11 +568,10 @@ impl<J> Drop for WorkerPool<J> {
             return;
         };
         self.shared.queue.close();
-        let queued = self.shared.queue.take_queued();
         self.shared.jobs.cancel(POOL_DROPPED);
         // Aborts every worker task.
         drop(workers);
-        drop(queued);
+        drop_unstarted(&self.shared.queue);
     }
 }
 
@@ -591,6 +598,18 @@ impl<J> Shared<J> {
             .count()
     }
 
+    /// The report, once every worker task has ended.
+    fn report(&self, ended_by: EndedBy, unstarted: u64) -> ShutdownReport {
+        ShutdownReport {
+            completed: self.sum(|slot| &slot.completed),
+            panicked: self.sum(|slot| &slot.panicked),
+            cancelled_before_start: unstarted + self.sum(|slot| &slot.not_started),
+            cancelled_while_running: self.sum(|slot| &slot.cancelled_while_running),
+            aborted: self.running() as u64,
+            ended_by,
+        }
+    }
+
     /// One counter summed over the workers.
     fn sum(&self, counter: impl Fn(&Slot) -> &AtomicU64) -> u64 {
         self.slots
@@ -601,9 +620,19 @@ impl<J> Shared<J> {
     }
 }
 
-/// How a worker runs one job: `Ok` if it returned, `Err` if it panicked.
+/// How one job ended, for its worker's counts.
+enum Ran {
+    Returned,
+    /// In its call, a poll, or the drop of its future.
+    Panicked,
+    /// A blocking job whose call the runtime cancelled before it started
+    /// (the runtime is shutting down).
+    NotStarted,
+}
+
+/// How a worker runs one job.
 trait Run<J>: Send + Sync + 'static {
-    fn run(&self, job: J, shutdown: Shutdown) -> impl Future<Output = Result<(), ()>> + Send;
+    fn run(&self, job: J, shutdown: Shutdown) -> impl Future<Output = Ran> + Send;
 }
 
 /// [`Builder::start`]'s handler.
@@ -615,8 +644,11 @@ where
     F: Fn(J, Shutdown) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    async fn run(&self, job: J, shutdown: Shutdown) -> Result<(), ()> {
-        catch_unwind(|| (self.0)(job, shutdown)).await.map_err(drop)
+    async fn run(&self, job: J, shutdown: Shutdown) -> Ran {
+        match catch_unwind(|| (self.0)(job, shutdown)).await {
+            Ok(()) => Ran::Returned,
+            Err(_panic) => Ran::Panicked,
+        }
     }
 }
 
@@ -628,16 +660,17 @@ where
     J: Send + 'static,
     F: Fn(J, Shutdown) + Send + Sync + 'static,
 {
-    async fn run(&self, job: J, shutdown: Shutdown) -> Result<(), ()> {
+    async fn run(&self, job: J, shutdown: Shutdown) -> Ran {
         let handler = Arc::clone(&self.0);
         let call = move || {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(job, shutdown)))
         };
         match tokio::task::spawn_blocking(call).await {
-            Ok(returned) => returned.map_err(drop),
+            Ok(Ok(())) => Ran::Returned,
+            Ok(Err(_panic)) => Ran::Panicked,
             // The runtime is shutting down and cancelled the call before it
             // started; the runtime's end is ending this worker too.
-            Err(_cancelled) => Err(()),
+            Err(_cancelled) => Ran::NotStarted,
         }
     }
 }
@@ -654,9 +687,10 @@ async fn work<J, R: Run<J>>(shared: Arc<Shared<J>>, runner: Arc<R>, index: usize
         slot.busy.store(true, Ordering::Relaxed);
         let returned = runner.run(job, shutdown.clone()).await;
         let counter = match returned {
-            Ok(()) if shutdown.is_cancelled() => &slot.cancelled_while_running,
-            Ok(()) => &slot.completed,
-            Err(()) => &slot.panicked,
+            Ran::Returned if shutdown.is_cancelled() => &slot.cancelled_while_running,
+            Ran::Returned => &slot.completed,
+            Ran::Panicked => &slot.panicked,
+            Ran::NotStarted => &slot.not_started,
         };
         // One writer (this worker): a load and a store, no read-modify-write.
         counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
@@ -665,16 +699,15 @@ async fn work<J, R: Run<J>>(shared: Arc<Shared<J>>, runner: Arc<R>, index: usize
 }
 
 /// The shutdown's leader task: steps 2 to 4 of [`WorkerPool::shutdown`],
-/// then the report.
+/// then the report. The queue is closed already.
 async fn reap<J>(
     shared: Arc<Shared<J>>,
     mut workers: JoinSet<()>,
-    grace: Duration,
+    grace_ends: tokio::time::Instant,
     cancel_period: Duration,
 ) {
-    shared.queue.close();
-    let mut cancelled_before_start = 0;
-    let ended_by = if tokio::time::timeout(grace, join_all(&mut workers))
+    let mut unstarted = 0;
+    let ended_by = if tokio::time::timeout_at(grace_ends, join_all(&mut workers))
         .await
         .is_ok()
     {
@@ -682,9 +715,7 @@ async fn reap<J>(
     } else {
         // Taken out before the cancel, so that no worker starts one of them
         // with a cancelled `Shutdown`.
-        let queued = shared.queue.take_queued();
-        cancelled_before_start = queued.len() as u64;
-        drop(queued);
+        unstarted += drop_unstarted(&shared.queue);
         shared.jobs.cancel(GRACE_OVER);
         if tokio::time::timeout(cancel_period, join_all(&mut workers))
             .await
@@ -699,14 +730,20 @@ async fn reap<J>(
     };
     // Every worker task has ended: the counts are final (see the module's
     // `# Orderings`), and a `busy` flag still set is a job that was aborted.
-    shared.lifecycle.finish(ShutdownReport {
-        completed: shared.sum(|slot| &slot.completed),
-        panicked: shared.sum(|slot| &slot.panicked),
-        cancelled_before_start,
-        cancelled_while_running: shared.sum(|slot| &slot.cancelled_while_running),
-        aborted: shared.running() as u64,
-        ended_by,
-    });
+    // Anything still queued now (only if the workers ended early, which
+    // only the runtime's own shutdown does) never started either.
+    unstarted += drop_unstarted(&shared.queue);
+    shared.lifecycle.finish(shared.report(ended_by, unstarted));
+}
+
+/// Takes the queued jobs out and drops them, catching a panic in a job's
+/// `Drop` (a shutdown must reach its report); returns how many there were.
+fn drop_unstarted<J>(queue: &JobQueue<J>) -> u64 {
+    let queued = queue.take_queued();
+    let count = queued.len() as u64;
+    // Ignored: the job is gone either way, and counted.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(queued)));
+    count
 }
 
 /// Waits for every task of `workers` to end.

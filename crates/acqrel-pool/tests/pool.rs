@@ -402,3 +402,56 @@ fn starting_in_a_runtime_without_timers_panics_at_the_call() {
     };
     assert!(message.contains("enable_time"), "{message}");
 }
+
+/// Ready at once; panics when dropped if it holds `true` (a job's future
+/// whose `Drop` panics).
+struct PanicsWhenDropped(bool);
+
+impl Future for PanicsWhenDropped {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Ready(())
+    }
+}
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        assert!(!self.0, "a job's future panicked in its drop");
+    }
+}
+
+/// Regression: a future that panicked in its `Drop` (after completing)
+/// killed its worker, and the jobs still queued were never run nor counted.
+#[tokio::test(start_paused = true)]
+async fn a_job_future_that_panics_when_dropped_is_counted_and_its_worker_goes_on() {
+    let pool = WorkerPool::builder()
+        .workers(NonZeroUsize::MIN)
+        .start(|panics: bool, _shutdown| PanicsWhenDropped(panics));
+    for panics in [true, false, true, false, false, false] {
+        pool.submit(panics).await.unwrap();
+    }
+    let done = pool.shutdown(GRACE).await;
+    assert_eq!(counts(done), ((4, 2, 0, 0, 0), EndedBy::Drain));
+}
+
+/// Regression: the stage read `Draining` while submits were still accepted
+/// (the queue was closed only when the shutdown's task first ran).
+#[tokio::test(start_paused = true)]
+async fn once_a_shutdown_has_begun_no_submit_is_accepted() {
+    let alive = Alive::default();
+    let pool = pool(1, 8);
+    submit_all(&pool, &alive, &[Work::Forever]).await;
+    // Polled once (a timeout polls its future before looking at the time).
+    let first = tokio::time::timeout(Duration::ZERO, pool.shutdown(GRACE)).await;
+    assert!(first.is_err());
+    assert_eq!(pool.stage(), PoolStage::Draining);
+    let refused = pool.try_submit(alive.job(Work::Panic)).unwrap_err();
+    assert!(refused.is_closed());
+    drop(refused);
+    assert_eq!(
+        counts(pool.shutdown(GRACE).await),
+        ((0, 0, 0, 0, 1), EndedBy::Abort)
+    );
+    assert_eq!(alive.count(), 0);
+}

@@ -142,16 +142,20 @@ impl<J> JobQueue<J> {
         }
         // Relaxed: `len` publishes nothing (see the `# Protocol`); raised
         // only here, under `inbox`, so this check cannot overshoot.
-        let len = self.len.load(Ordering::Relaxed);
-        if len >= self.capacity {
+        if self.len.load(Ordering::Relaxed) >= self.capacity {
             return Offered::Full(job);
         }
-        self.len.fetch_add(1, Ordering::Relaxed);
+        // `room_left` from the value this RMW replaced, never from the load
+        // above: a worker may have taken jobs in between, and only the
+        // RMWs' single order says whether this one filled the queue (then
+        // the next take sees `capacity` and notifies). Computing it from the
+        // load lost a wake-up (a waiting submitter never woken).
+        let before = self.len.fetch_add(1, Ordering::Relaxed);
         inbox.jobs.push_back(job);
         drop(inbox);
         self.ready.notify_last();
         Offered::Queued {
-            room_left: len + 1 < self.capacity,
+            room_left: before + 1 < self.capacity,
         }
     }
 
@@ -295,5 +299,56 @@ mod tests {
         ));
         assert_eq!(queue.next().await, Some(1));
         assert_eq!(queue.next().await, None);
+    }
+
+    /// Stress on the `room` side: many submitters on a queue of 2, drained
+    /// by two takers on two threads; every job must arrive (a lost wake-up
+    /// hangs, and the hang guard fails the test). The lost wake-up found in
+    /// review (`room_left` computed from a load taken before a concurrent
+    /// take, not from the `fetch_add`) needs a take between two adjacent
+    /// instructions and was reproduced only with a pause injected there;
+    /// the fix removes the window instead of narrowing it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_submitters_are_all_woken_under_contention() {
+        const SUBMITTERS: u64 = 6;
+        let per_submitter = 2_000 / if cfg!(miri) { 100 } else { 1 };
+        let queue = std::sync::Arc::new(JobQueue::new(2));
+        let submitters: Vec<_> = (0..SUBMITTERS)
+            .map(|submitter| {
+                let queue = std::sync::Arc::clone(&queue);
+                tokio::spawn(async move {
+                    for n in 0..per_submitter {
+                        assert!(queue.submit(submitter * 1_000_000 + n).await.is_ok());
+                    }
+                })
+            })
+            .collect();
+        let takers: Vec<_> = (0..2)
+            .map(|_| {
+                let queue = std::sync::Arc::clone(&queue);
+                tokio::spawn(async move {
+                    let mut taken = 0_u64;
+                    while queue.next().await.is_some() {
+                        taken += 1;
+                    }
+                    taken
+                })
+            })
+            .collect();
+        let all = async {
+            for submitter in submitters {
+                submitter.await.unwrap();
+            }
+            queue.close();
+            let mut taken = 0;
+            for taker in takers {
+                taken += taker.await.unwrap();
+            }
+            taken
+        };
+        let taken = tokio::time::timeout(std::time::Duration::from_secs(60), all)
+            .await
+            .expect("a submitter was never woken");
+        assert_eq!(taken, SUBMITTERS * per_submitter);
     }
 }

@@ -21,18 +21,29 @@
 //!   buffers empty decides "ended or wait" under `inbox`, where `closed` is.
 //! * **Waiting: two [`Notify`]s**, `ready` for idle workers and `room` for
 //!   submitters on a full queue. A side that finds nothing to do registers
-//!   interest (`Notified::enable`), looks again, and only then waits; the
-//!   other side notifies after every change it makes (a job queued:
-//!   `ready`; a job taken out of a full queue: `room`), and a notification
-//!   with nobody waiting is kept for the next one. So a change after the
-//!   second look wakes the waiter, and a change before it is seen by the
-//!   look: no lost wake-up. Only a take from a *full* queue notifies `room`
-//!   (the common take does not pay for it), so when several takes make room
-//!   for several waiting submitters, one is woken and each woken submitter
-//!   that queues and still leaves room wakes the next one. A waiter woken
-//!   and then dropped (a cancelled submit, an aborted worker) hands its
-//!   notification on (tokio's `Notified` does this on drop). Close wakes
-//!   every waiter of both sides.
+//!   interest (`Notified::enable`), looks again, and only then waits, and a
+//!   notification with nobody waiting is kept for the next one; so a
+//!   notification sent after the second look wakes the waiter, and a change
+//!   made before it is seen by the look. What is notified, and when:
+//!   - `ready`, by a submit that found the queue **empty** (`len` was 0),
+//!     and by a take that leaves jobs behind (`len` was above 1: wake
+//!     another worker for them). A submit into a non-empty queue notifies
+//!     nobody: the job it joins has a worker coming, and that worker's take
+//!     will see this job left behind and pass it on. `len` is raised before
+//!     a job is visible and lowered after it is taken out, so it never
+//!     reads lower than the jobs really there, and since all its changes are
+//!     read-modify-writes they have one order, in which every job pushed
+//!     is either the one that found `len` 0 or one that a take saw above
+//!     one. Notifying on every submit woke a worker per job, to no gain.
+//!   - `room`, by a take from a *full* queue (`len` was `capacity`), so the
+//!     common take does not pay for it; when several takes make room for
+//!     several waiting submitters, one is woken and each woken submitter
+//!     that queues and still leaves room (read from its own `fetch_add`)
+//!     wakes the next one.
+//!
+//!   A waiter woken and then dropped (a cancelled submit, an aborted
+//!   worker) hands its notification on (tokio's `Notified` does this on
+//!   drop). Close wakes every waiter of both sides.
 //! * **Nothing user-visible under a lock**: jobs are only moved; jobs taken
 //!   out by [`take_queued`](JobQueue::take_queued) are dropped by the
 //!   caller.
@@ -153,7 +164,11 @@ impl<J> JobQueue<J> {
         let before = self.len.fetch_add(1, Ordering::Relaxed);
         inbox.jobs.push_back(job);
         drop(inbox);
-        self.ready.notify_last();
+        if before == 0 {
+            // The queue was empty: a worker must come. Into a queue that was
+            // not, a worker is already on its way (see the `# Protocol`).
+            self.ready.notify_last();
+        }
         Offered::Queued {
             room_left: before + 1 < self.capacity,
         }
@@ -201,8 +216,14 @@ impl<J> JobQueue<J> {
         };
         drop(outbox);
         // Relaxed: see `offer`.
-        if self.len.fetch_sub(1, Ordering::Relaxed) == self.capacity {
+        let before = self.len.fetch_sub(1, Ordering::Relaxed);
+        if before == self.capacity {
             self.room.notify_one();
+        }
+        if before > 1 {
+            // Jobs are left: wake another worker for them (see the
+            // `# Protocol`).
+            self.ready.notify_last();
         }
         Taken::Job(job)
     }

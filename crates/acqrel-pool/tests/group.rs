@@ -88,12 +88,14 @@ impl Alive {
     }
 
     fn count(&self) -> usize {
+        // Relaxed: see `guard`.
         self.0.load(Ordering::Relaxed)
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        // Relaxed: see `Alive::guard`.
         (self.0).0.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -104,10 +106,12 @@ struct Counter(Arc<AtomicUsize>);
 
 impl Counter {
     fn add(&self) -> usize {
+        // Relaxed: see the type's doc.
         self.0.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     fn get(&self) -> usize {
+        // Relaxed: see the type's doc.
         self.0.load(Ordering::Relaxed)
     }
 }
@@ -224,8 +228,10 @@ async fn the_limit_bounds_the_tasks_running_at_once() {
         group
             .spawn(async move {
                 let now = running.add();
+                // Relaxed: `Counter`s are test counters (see its doc).
                 most.0.fetch_max(now, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(1 + task % 7)).await;
+                // Relaxed: as above.
                 running.0.fetch_sub(1, Ordering::Relaxed);
                 done.add();
                 Ok(())
@@ -553,10 +559,12 @@ async fn finished_tasks_leave_nothing_behind() {
             .spawn(async move {
                 let _guard = guard;
                 let now = running.add();
+                // Relaxed: `Counter`s are test counters (see its doc).
                 most.0.fetch_max(now, Ordering::Relaxed);
                 if task % 2 == 0 {
                     tokio::task::yield_now().await;
                 }
+                // Relaxed: as above.
                 running.0.fetch_sub(1, Ordering::Relaxed);
                 done.add();
                 Ok(())

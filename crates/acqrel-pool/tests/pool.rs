@@ -32,6 +32,7 @@ impl Alive {
     }
 
     fn count(&self) -> usize {
+        // Relaxed: see `job`.
         self.0.load(Ordering::Relaxed)
     }
 }
@@ -55,6 +56,7 @@ struct Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
+        // Relaxed: see `Alive::job`.
         self.alive.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 
 mod common;
 
-use common::{TempDir, scaled, write_plain};
+use common::{Rng, TempDir, scaled, write_plain};
 
 /// A config with required fields: random bytes essentially never parse.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -78,23 +78,7 @@ fn reason_matches<T>(reason: &Reason, expected: &Expected<T>) -> bool {
 
 // ===== input generator =====
 
-/// splitmix64: small, fast, and the same sequence on every platform.
-struct Rng(u64);
-
 impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0; the bias is irrelevant here).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
     fn byte(&mut self) -> u8 {
         self.next_u64() as u8
     }

@@ -2,7 +2,11 @@
 //! rejects (with the exact JSON path), how `$ref` is resolved, how numbers
 //! are classified, and that no input makes it panic.
 
+#[path = "../../acqrel-core/tests/common/mod.rs"]
+mod common;
+
 use acqrel_flags::{Flag, FlagSet, FlagState, LoadError, LoadWarning, Targeting, Value, ValueKind};
+use common::Rng;
 use serde_json::{Value as Json, json};
 
 // ===== helpers =====
@@ -1119,24 +1123,8 @@ fn evaluators_no_flag_uses_are_not_examined() {
 
 // ===== no input panics =====
 
-/// xorshift64: a fixed-seed generator, so every run sees the same inputs.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// Uniform-ish in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
+/// This file's inputs, from the shared fixed-seed generator.
+impl Rng {
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len())]
     }
@@ -1148,7 +1136,7 @@ const NAMES: &[&str] = &[
 
 /// A random JSON value at most `depth` levels deep, biased towards the
 /// pieces of a flag file (variants, states, `$ref`s).
-fn random_value(rng: &mut XorShift, depth: usize) -> String {
+fn random_value(rng: &mut Rng, depth: usize) -> String {
     let scalars = [
         "null",
         "true",
@@ -1201,7 +1189,7 @@ fn random_value(rng: &mut XorShift, depth: usize) -> String {
 /// A random flag file: well-formed JSON, each flag well-formed seven times
 /// in eight (so that many files load and reach `$ref` resolution) and
 /// otherwise carrying one random mistake.
-fn random_file(rng: &mut XorShift) -> String {
+fn random_file(rng: &mut Rng) -> String {
     const VARIANTS: &[(&str, &str)] = &[
         (r#"{"on": true, "off": false}"#, r#""on""#),
         (r#"{"a": 1, "b": 2.5}"#, r#""b""#),
@@ -1254,7 +1242,7 @@ fn random_file(rng: &mut XorShift) -> String {
 }
 
 /// `text` with a few random byte-level edits (always valid UTF-8).
-fn mutate(rng: &mut XorShift, text: &str) -> String {
+fn mutate(rng: &mut Rng, text: &str) -> String {
     const PIECES: &[&str] = &[
         "{",
         "}",
@@ -1334,7 +1322,7 @@ fn check_invariants(text: &str, flags: &FlagSet, warnings: &[LoadWarning]) {
 #[test]
 fn random_and_mutated_files_never_panic() {
     const CASES: usize = 2_000;
-    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let seeds = [FULL.to_owned(), nested_targeting(120)];
     let (mut loaded, mut warned, mut not_json, mut shape) = (0, 0, 0, 0);
     for case in 0..CASES {

@@ -7,6 +7,7 @@
 mod common;
 
 use acqrel_flags::ops::{ends_with, fractional, murmur3_x86_32, sem_ver, starts_with};
+use common::Rng;
 use serde_json::{Value, json};
 
 // ===== MurmurHash3 =====
@@ -558,22 +559,8 @@ fn non_string_arguments_are_null() {
 
 // ===== fuzz =====
 
-/// SplitMix64: a fixed-seed generator, so a failure reproduces.
-struct Rng(u64);
-
+/// This file's inputs, from the shared fixed-seed generator.
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
     fn pick<T: Clone>(&mut self, items: &[T]) -> T {
         items[self.below(items.len())].clone()
     }
@@ -598,7 +585,7 @@ impl Rng {
     fn value(&mut self, depth: u32) -> Value {
         match self.below(if depth == 0 { 7 } else { 9 }) {
             0 => Value::Null,
-            1 => Value::Bool(self.next() & 1 == 1),
+            1 => Value::Bool(self.next_u64() & 1 == 1),
             2 => json!(self.pick(&[0, 1, -1, 25, 2_147_483_647, 2_147_483_648, i64::MIN])),
             3 => json!(self.pick(&[u64::MAX, 7])),
             4 => json!(self.pick(&[0.5, 25.0, -3.0, 1e300, 1.5, -0.0])),

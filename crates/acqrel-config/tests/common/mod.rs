@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use acqrel_config::{ConfigRef, HotConfig, Status};
 use serde::de::DeserializeOwned;
 
-// `scaled` and `HANG_GUARD`: one copy for the whole workspace.
+// `scaled`, `HANG_GUARD` and `Rng`: one copy for the whole workspace.
 #[path = "../../../acqrel-core/tests/common/mod.rs"]
 mod core_common;
 
 #[allow(unused_imports)] // each test file uses its own subset
-pub(crate) use core_common::{HANG_GUARD, scaled};
+pub(crate) use core_common::{HANG_GUARD, Rng, scaled};
 
 /// How long a test waits for the reloader before it gives up and fails:
 /// long enough never to fire on a healthy run, even under emulation.

@@ -1,8 +1,5 @@
 //! A feature-flag service on a wait-free snapshot, compatible with flagd's
-//! flag definitions and bucketing. **Work in progress** (issue 10): this
-//! release has the flag-definition model and flagd's custom operators as
-//! pure functions; evaluation, the store, hot reload, events, the
-//! OpenFeature provider and the CLI come next.
+//! flag definitions and bucketing.
 //!
 //! The guide's flags service keeps a map of flags behind an atomic pointer
 //! with a generation counter: a lookup is one load, and `Apply` copies the
@@ -21,9 +18,20 @@
 //!   x86-32 bucketing, flagd's current algorithm), `sem_ver`, `starts_with`
 //!   and `ends_with`, over already-evaluated JSON arguments.
 
+mod eval;
 mod model;
 pub mod ops;
+mod store;
 
+#[cfg(feature = "events")]
+mod events;
+#[cfg(feature = "openfeature")]
+pub mod openfeature;
+#[cfg(feature = "watch")]
+mod watch;
+
+pub use crate::eval::{ErrorCode, EvaluationContext, FlagValue, Reason, Resolution};
 pub use crate::model::{
     Flag, FlagSet, FlagState, LoadError, LoadWarning, Targeting, Value, ValueKind,
 };
+pub use crate::store::{Change, FlagStore, Flags};

@@ -32,12 +32,14 @@ mod value;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
 pub use self::error::{LoadError, LoadWarning};
 use self::path::Path;
 use self::refs::Resolver;
+use crate::eval::rule::Rule;
 pub use self::value::{Value, ValueKind};
 
 // ===== FlagState =====
@@ -191,8 +193,11 @@ pub struct Flag {
     /// `None`, or a key of `variants`.
     default_variant: Option<String>,
     targeting: Targeting,
-    /// The flag set's metadata with the flag's own over it.
-    metadata: Map<String, Json>,
+    /// `targeting` compiled: `Some` exactly when it is `Targeting::Rule`.
+    rule: Option<Rule>,
+    /// The flag set's metadata with the flag's own over it (shared with
+    /// every evaluation's result).
+    metadata: Arc<Map<String, Json>>,
 }
 
 impl Flag {
@@ -339,6 +344,14 @@ impl Flag {
     /// ```
     pub fn metadata(&self) -> &Map<String, Json> {
         &self.metadata
+    }
+
+    pub(crate) fn metadata_arc(&self) -> Arc<Map<String, Json>> {
+        Arc::clone(&self.metadata)
+    }
+
+    pub(crate) fn rule(&self) -> Option<&Rule> {
+        self.rule.as_ref()
     }
 }
 
@@ -655,24 +668,23 @@ fn parse_flag(
     if let Some(own) = fields.remove("metadata") {
         merged.extend(metadata(own, &path.key("metadata"))?);
     }
-    let targeting = match fields.remove("targeting") {
-        None => Targeting::Static,
-        Some(rule) => {
-            let targeting_path = path.key("targeting");
-            match resolver.resolve(&rule, &targeting_path) {
-                Ok(rule) if is_static(&rule) => Targeting::Static,
-                Ok(rule) => Targeting::Rule(rule),
-                Err(error) => {
-                    warnings.push(LoadWarning::new(
-                        key.clone(),
-                        error.path,
-                        error.reason.clone(),
-                    ));
-                    Targeting::Invalid {
-                        reason: error.reason,
-                    }
-                }
-            }
+    let targeting_path = path.key("targeting");
+    let resolved = match fields.remove("targeting") {
+        None => Ok(None),
+        Some(rule) => match resolver.resolve(&rule, &targeting_path) {
+            Ok(rule) if is_static(&rule) => Ok(None),
+            Ok(rule) => Rule::compile(&rule)
+                .map(|compiled| Some((rule, compiled)))
+                .map_err(|reason| (targeting_path.to_string(), reason)),
+            Err(error) => Err((error.path, error.reason)),
+        },
+    };
+    let (targeting, rule) = match resolved {
+        Ok(None) => (Targeting::Static, None),
+        Ok(Some((rule, compiled))) => (Targeting::Rule(rule), Some(compiled)),
+        Err((at, reason)) => {
+            warnings.push(LoadWarning::new(key.clone(), at, reason.clone()));
+            (Targeting::Invalid { reason }, None)
         }
     };
     Ok(Flag {
@@ -682,7 +694,8 @@ fn parse_flag(
         variants,
         default_variant,
         targeting,
-        metadata: merged,
+        rule,
+        metadata: Arc::new(merged),
     })
 }
 

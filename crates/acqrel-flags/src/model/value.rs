@@ -172,6 +172,27 @@ impl Value {
     }
 }
 
+impl Value {
+    /// A JSON value as a [`Value`], numbers classified as in a flag file
+    /// (see the table above); `None` for `null`, arrays and non-finite
+    /// numbers, which no variant can hold.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use acqrel_flags::Value;
+    /// use serde_json::json;
+    ///
+    /// assert_eq!(Value::from_json(json!(3)), Some(Value::Int(3)));
+    /// assert_eq!(Value::from_json(json!(3.0)), Some(Value::Float(3.0)));
+    /// assert_eq!(Value::from_json(json!("on")), Some(Value::String("on".into())));
+    /// assert_eq!(Value::from_json(json!([1])), None);
+    /// ```
+    pub fn from_json(json: serde_json::Value) -> Option<Value> {
+        super::variant_value(json, &super::Path::ROOT).ok()
+    }
+}
+
 impl From<Value> for serde_json::Value {
     /// The JSON form of the value. A non-finite float (which only code can
     /// build, never [`FlagSet::parse`](crate::FlagSet::parse)) becomes
@@ -242,6 +263,28 @@ impl ValueKind {
             ValueKind::Float => "float",
             ValueKind::Object => "object",
         }
+    }
+
+    /// The kind named `name` as [`name`](Self::name) spells it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use acqrel_flags::ValueKind;
+    ///
+    /// assert_eq!(ValueKind::from_name("integer"), Some(ValueKind::Int));
+    /// assert_eq!(ValueKind::from_name("int"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<ValueKind> {
+        [
+            ValueKind::Bool,
+            ValueKind::String,
+            ValueKind::Int,
+            ValueKind::Float,
+            ValueKind::Object,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == name)
     }
 
     /// Integers and floats are both numbers: a flag may mix them (and its

@@ -24,8 +24,10 @@ Usage: cargo xtask ci [--skip STEP]... [--only STEP]...
 
 Steps:
   fmt           cargo fmt --all --check
-  clippy        cargo clippy --workspace --all-targets -- -D warnings
-  test          cargo test --workspace
+  clippy        cargo clippy --workspace --all-targets --all-features -- -D
+                warnings, then the same for each crate with optional features
+                with none of them (-p <crate>)
+  test          cargo test --workspace --all-features
   loom          cargo clippy -p <crate> --tests, then cargo test --release -p
                 <crate> --test loom_<x>... for every crates/*/tests/loom_*.rs,
                 with RUSTFLAGS=\"--cfg acqrel_loom\", LOOM_MAX_PREEMPTIONS=2 and
@@ -33,7 +35,8 @@ Steps:
   loom-mutants  cargo xtask loom-mutants: each weakened ordering listed in
                 crates/*/tests/loom_mutants.txt must make its loom model fail
   bench-build   cargo bench --workspace --no-run
-  doc           cargo doc --workspace --no-deps, with RUSTDOCFLAGS=\"-D warnings\"
+  doc           cargo doc --workspace --no-deps --all-features, with
+                RUSTDOCFLAGS=\"-D warnings\"
 
 Options:
   --skip STEP  Do not run STEP (repeatable)
@@ -104,22 +107,37 @@ impl Step {
     fn run(self) -> Result<(), DynError> {
         match self {
             Step::Fmt => cargo().args(["fmt", "--all", "--check"]).run()?,
-            Step::Clippy => cargo()
-                .args(["clippy", "--workspace", "--all-targets", "--"])
-                .args(["-D", "warnings"])
+            Step::Clippy => {
+                cargo()
+                    .args(["clippy", "--workspace", "--all-targets", "--all-features"])
+                    .args(["--", "-D", "warnings"])
+                    .run()?;
+                for package in WITH_FEATURES {
+                    cargo()
+                        .args(["clippy", "-p", package, "--all-targets", "--"])
+                        .args(["-D", "warnings"])
+                        .run()?;
+                }
+            }
+            Step::Test => cargo()
+                .args(["test", "--workspace", "--all-features"])
                 .run()?,
-            Step::Test => cargo().args(["test", "--workspace"]).run()?,
             Step::Loom => return run_loom(),
             Step::LoomMutants => return loom_mutants::run_all(),
             Step::BenchBuild => cargo().args(["bench", "--workspace", "--no-run"]).run()?,
             Step::Doc => cargo()
-                .args(["doc", "--workspace", "--no-deps"])
+                .args(["doc", "--workspace", "--no-deps", "--all-features"])
                 .env("RUSTDOCFLAGS", "-D warnings")
                 .run()?,
         };
         Ok(())
     }
 }
+
+/// The crates with optional features. Tests and docs build with every
+/// feature on; clippy also checks these crates with none, so code that
+/// needs a feature cannot slip outside its `cfg`.
+const WITH_FEATURES: [&str; 1] = ["acqrel-flags"];
 
 /// Cargo with the caller's compiler flags removed.
 fn cargo() -> Cmd {

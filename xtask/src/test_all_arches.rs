@@ -364,7 +364,13 @@ fn test_arch(arch: Arch, std: Std, test_args: &[String]) -> Result<Outcome, DynE
     let command = match std {
         Std::Rustup => Cmd::cargo()
             .clean_flags()
-            .args(["test", "--workspace", "--target", arch.triple])
+            .args([
+                "test",
+                "--workspace",
+                "--all-features",
+                "--target",
+                arch.triple,
+            ])
             .args(EXCLUDED)
             .env("CARGO_TARGET_DIR", &logs),
         // Debian's cargo, told to use Debian's rustc and rustdoc: without
@@ -379,6 +385,7 @@ fn test_arch(arch: Arch, std: Std, test_args: &[String]) -> Result<Outcome, DynE
                 "test",
                 "-Zbuild-std",
                 "--workspace",
+                "--all-features",
                 "--target",
                 arch.triple,
             ])

@@ -39,8 +39,8 @@ use serde_json::{Map, Value as Json};
 pub use self::error::{LoadError, LoadWarning};
 use self::path::Path;
 use self::refs::Resolver;
-use crate::eval::rule::Rule;
 pub use self::value::{Value, ValueKind};
+use crate::eval::rule::Rule;
 
 // ===== FlagState =====
 
@@ -251,8 +251,10 @@ impl Flag {
     /// use acqrel_flags::{FlagSet, Value};
     ///
     /// let (flags, _) = FlagSet::parse(r#"{"flags": {"f": {"state": "ENABLED", "variants": {"on": true, "off": false}}}}"#).unwrap();
-    /// let names: Vec<&str> = flags.get("f").unwrap().variants().keys().map(String::as_str).collect();
+    /// let variants = flags.get("f").unwrap().variants();
+    /// let names: Vec<&str> = variants.keys().map(String::as_str).collect();
     /// assert_eq!(names, ["off", "on"]);
+    /// assert_eq!(variants["on"], Value::Bool(true));
     /// ```
     pub fn variants(&self) -> &BTreeMap<String, Value> {
         &self.variants

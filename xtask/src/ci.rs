@@ -108,16 +108,17 @@ impl Step {
         match self {
             Step::Fmt => cargo().args(["fmt", "--all", "--check"]).run()?,
             Step::Clippy => {
-                cargo()
+                let mut took = cargo()
                     .args(["clippy", "--workspace", "--all-targets", "--all-features"])
                     .args(["--", "-D", "warnings"])
                     .run()?;
                 for package in WITH_FEATURES {
-                    cargo()
+                    took += cargo()
                         .args(["clippy", "-p", package, "--all-targets", "--"])
                         .args(["-D", "warnings"])
                         .run()?;
                 }
+                took
             }
             Step::Test => cargo()
                 .args(["test", "--workspace", "--all-features"])

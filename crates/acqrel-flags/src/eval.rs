@@ -5,7 +5,7 @@
 pub(crate) mod rule;
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value as Json};
@@ -308,8 +308,8 @@ pub struct Resolution<T> {
     pub error_code: Option<ErrorCode>,
     /// The error in words, when there is one.
     pub error_message: Option<String>,
-    /// The flag's metadata, merged over the flag set's (empty when the flag
-    /// does not exist).
+    /// The flag's metadata, merged over the flag set's (the flag set's alone
+    /// when the flag does not exist, as in flagd).
     pub metadata: Arc<Map<String, Json>>,
 }
 
@@ -406,19 +406,16 @@ fn readable_as(flag: ValueKind, requested: ValueKind) -> bool {
 
 // ===== resolution =====
 
-fn empty_metadata() -> Arc<Map<String, Json>> {
-    static EMPTY: OnceLock<Arc<Map<String, Json>>> = OnceLock::new();
-    EMPTY.get_or_init(|| Arc::new(Map::new())).clone()
-}
-
 /// Evaluates `flag` (found under `key`, or not) as `requested`, converting
 /// the chosen variant's value with `convert`; `default` is the caller's.
+/// `set_metadata` is the flag set's, returned when there is no flag.
 ///
 /// The order of the checks, and so which reason wins when several apply:
 /// not found; disabled; wrong type; invalid targeting; then the rule.
 pub(crate) fn resolve<T>(
     flag: Option<&Flag>,
     key: &str,
+    set_metadata: &Arc<Map<String, Json>>,
     requested: ValueKind,
     default: T,
     ctx: &EvaluationContext,
@@ -432,7 +429,7 @@ pub(crate) fn resolve<T>(
                 ErrorCode::FlagNotFound,
                 format!("no flag has the key {key:?}"),
             )),
-            empty_metadata(),
+            Arc::clone(set_metadata),
         );
     };
     let metadata = flag.metadata_arc();

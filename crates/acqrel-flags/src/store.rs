@@ -6,15 +6,47 @@ use std::sync::Arc;
 
 use acqrel_core::{Snapshot, SnapshotRef};
 use imbl::OrdMap;
+use serde_json::{Map, Value as Json};
 
 use crate::eval::{self, EvaluationContext, FlagValue, Resolution};
-use crate::model::{Flag, FlagSet, Value};
+use crate::model::{Flag, FlagSet, Value, ValueKind};
 
 /// The flag map one generation publishes. `OrdMap` (a B+tree sharing
 /// structure between versions): a clone is O(1), an insert or remove
 /// O(log n), so a generation that changes k flags costs O(k log n) and
 /// shares everything else with the previous one.
 pub(crate) type FlagMap = OrdMap<String, Arc<Flag>>;
+
+/// What one generation publishes: the flags, and the flag set's own
+/// metadata (returned for a key that names no flag, as flagd does).
+#[derive(Clone, Default)]
+pub(crate) struct Generation {
+    pub(crate) flags: FlagMap,
+    pub(crate) metadata: Arc<Map<String, Json>>,
+}
+
+impl Generation {
+    fn of(set: FlagSet) -> Self {
+        let metadata = Arc::new(set.metadata().clone());
+        let flags = set
+            .into_iter()
+            .map(|flag| (flag.key().to_owned(), Arc::new(flag)))
+            .collect();
+        Self { flags, metadata }
+    }
+
+    fn resolve<T>(
+        &self,
+        key: &str,
+        requested: ValueKind,
+        default: T,
+        ctx: &EvaluationContext,
+        convert: impl FnOnce(&Value) -> Option<T>,
+    ) -> Resolution<T> {
+        let flag = self.flags.get(key).map(|flag| &**flag);
+        eval::resolve(flag, key, &self.metadata, requested, default, ctx, convert)
+    }
+}
 
 /// One change to a [`FlagStore`], for [`FlagStore::apply`].
 ///
@@ -81,7 +113,7 @@ pub enum Change {
 /// # Ok::<(), acqrel_flags::LoadError>(())
 /// ```
 pub struct FlagStore {
-    flags: Snapshot<FlagMap>,
+    flags: Snapshot<Generation>,
 }
 
 impl FlagStore {
@@ -96,7 +128,7 @@ impl FlagStore {
     /// ```
     pub fn new() -> Self {
         Self {
-            flags: Snapshot::new(FlagMap::new()),
+            flags: Snapshot::new(Generation::default()),
         }
     }
 
@@ -111,7 +143,7 @@ impl FlagStore {
     /// ```
     pub fn from_set(set: FlagSet) -> Self {
         Self {
-            flags: Snapshot::new(to_map(set)),
+            flags: Snapshot::new(Generation::of(set)),
         }
     }
 
@@ -155,8 +187,8 @@ impl FlagStore {
         self.flags.generation()
     }
 
-    /// Replaces every flag with those of `set`, and returns the new
-    /// generation.
+    /// Replaces every flag with those of `set` (and the flag set's
+    /// metadata with `set`'s), and returns the new generation.
     ///
     /// # Examples
     ///
@@ -169,7 +201,7 @@ impl FlagStore {
     /// assert_eq!(flags.keys().collect::<Vec<_>>(), ["b"]);
     /// ```
     pub fn replace(&self, set: FlagSet) -> u64 {
-        self.flags.store(to_map(set))
+        self.flags.store(Generation::of(set))
     }
 
     /// Applies `changes` in order (a later change to a key overrides an
@@ -178,7 +210,9 @@ impl FlagStore {
     /// untouched flag with the old one.
     ///
     /// `changes` is collected before the writer lock is taken, so no caller
-    /// code runs under it.
+    /// code runs under it. The flag set's metadata (from the last
+    /// [`replace`](Self::replace)) is kept; each flag carries its own merged
+    /// metadata.
     ///
     /// # Examples
     ///
@@ -201,7 +235,8 @@ impl FlagStore {
             })
             .collect();
         self.flags.update(|old| {
-            let mut map = old.clone();
+            let mut next = old.clone();
+            let map = &mut next.flags;
             for (key, flag) in &changes {
                 match flag {
                     Some(flag) => {
@@ -212,7 +247,7 @@ impl FlagStore {
                     }
                 }
             }
-            map
+            next
         })
     }
 
@@ -233,15 +268,9 @@ impl FlagStore {
         default: T,
         ctx: &EvaluationContext,
     ) -> Resolution<T> {
-        let flags = self.flags.load();
-        eval::resolve(
-            flags.get(key).map(|flag| &**flag),
-            key,
-            T::KIND,
-            default,
-            ctx,
-            T::from_value,
-        )
+        self.flags
+            .load()
+            .resolve(key, T::KIND, default, ctx, T::from_value)
     }
 }
 
@@ -256,15 +285,9 @@ impl fmt::Debug for FlagStore {
         let flags = self.flags.load();
         f.debug_struct("FlagStore")
             .field("generation", &flags.generation())
-            .field("flags", &flags.len())
+            .field("flags", &flags.flags.len())
             .finish()
     }
-}
-
-fn to_map(set: FlagSet) -> FlagMap {
-    set.into_iter()
-        .map(|flag| (flag.key().to_owned(), Arc::new(flag)))
-        .collect()
 }
 
 /// One generation of a [`FlagStore`]'s flags, from
@@ -290,7 +313,7 @@ fn to_map(set: FlagSet) -> FlagMap {
 /// ```
 #[derive(Clone)]
 pub struct Flags {
-    flags: SnapshotRef<FlagMap>,
+    flags: SnapshotRef<Generation>,
 }
 
 impl Flags {
@@ -316,7 +339,7 @@ impl Flags {
     /// assert_eq!(flags.get("a").map(|f| f.key()), Some("a"));
     /// ```
     pub fn get(&self, key: &str) -> Option<&Flag> {
-        self.flags.get(key).map(|flag| &**flag)
+        self.flags.flags.get(key).map(|flag| &**flag)
     }
 
     /// How many flags this generation has.
@@ -327,7 +350,7 @@ impl Flags {
     /// assert_eq!(acqrel_flags::FlagStore::new().snapshot().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.flags.len()
+        self.flags.flags.len()
     }
 
     /// Whether this generation has no flags.
@@ -338,7 +361,7 @@ impl Flags {
     /// assert!(acqrel_flags::FlagStore::new().snapshot().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.flags.is_empty()
+        self.flags.flags.is_empty()
     }
 
     /// The flag keys, in order.
@@ -352,7 +375,7 @@ impl Flags {
     /// assert_eq!(flags.keys().collect::<Vec<_>>(), ["a", "b"]);
     /// ```
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.flags.keys().map(String::as_str)
+        self.flags.flags.keys().map(String::as_str)
     }
 
     /// Evaluates flag `key` as a `T` for `ctx`, with `default` as the
@@ -362,7 +385,7 @@ impl Flags {
     ///
     /// | case | `value` | `variant` | `reason` | `error_code` |
     /// |---|---|---|---|---|
-    /// | no such flag | `default` | `None` | `Error` | `FlagNotFound` |
+    /// | no such flag | `default` | `None` | `Error` | `FlagNotFound` (the metadata is the flag set's) |
     /// | flag disabled | `default` | `None` | `Disabled` | — |
     /// | flag not of type `T` | `default` | `None` | `Error` | `TypeMismatch` |
     /// | targeting could not be compiled (load warning) | `default` | `None` | `Error` | `ParseError` |
@@ -396,7 +419,8 @@ impl Flags {
         default: T,
         ctx: &EvaluationContext,
     ) -> Resolution<T> {
-        eval::resolve(self.get(key), key, T::KIND, default, ctx, T::from_value)
+        self.flags
+            .resolve(key, T::KIND, default, ctx, T::from_value)
     }
 
     /// [`resolve`](Self::resolve) with the type chosen at run time: the
@@ -420,9 +444,9 @@ impl Flags {
         ctx: &EvaluationContext,
     ) -> Resolution<Value> {
         let requested = default.kind();
-        eval::resolve(self.get(key), key, requested, default, ctx, |value| {
+        self.flags.resolve(key, requested, default, ctx, |value| {
             Some(match (value, requested) {
-                (Value::Int(i), crate::ValueKind::Float) => Value::Float(*i as f64),
+                (Value::Int(i), ValueKind::Float) => Value::Float(*i as f64),
                 _ => value.clone(),
             })
         })

@@ -200,12 +200,9 @@ fn boolean_results_name_the_true_and_false_variants() {
 fn rule_errors_at_evaluation_are_parse_errors() {
     let s = targeted_bool(json!({"if": [{"/": [1, {"var": "zero"}]}, "on", "off"]}));
     let r = s.resolve("f", true, &ctx(json!({"zero": 0})));
-    assert!(
-        r.error_message
-            .as_deref()
-            .is_some_and(|m| m.starts_with("the rule failed: ")),
-        "{:?}",
-        r.error_message
+    assert_eq!(
+        r.error_message.as_deref(),
+        Some(r#"the rule failed: it threw {"type":"NaN"}"#)
     );
     assert_eq!(
         summary(r),
@@ -379,6 +376,11 @@ fn metadata_is_merged_and_returned_on_every_outcome() {
     );
     assert_eq!(
         Json::Object((*s.resolve("off", false, &c).metadata).clone()),
+        json!({"team": "web", "flagSetId": "shop"})
+    );
+    // A key that names no flag gets the flag set's metadata, as in flagd.
+    assert_eq!(
+        Json::Object((*s.resolve("missing", false, &c).metadata).clone()),
         json!({"team": "web", "flagSetId": "shop"})
     );
 }

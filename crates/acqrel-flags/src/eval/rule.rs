@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use datalogic_rs::bumpalo::Bump;
 use datalogic_rs::datavalue::NumberValue;
 use datalogic_rs::operator::EvalContext;
-use datalogic_rs::{ArenaExt, CustomOperator, DataValue, Engine, Logic};
+use datalogic_rs::{ArenaExt, CustomOperator, DataValue, Engine, ErrorKind, Logic};
 use serde_json::{Map, Value as Json};
 
 use crate::ops;
@@ -122,7 +122,7 @@ impl Rule {
             let data = data(arena, input);
             match engine().evaluate(&self.0, data, arena) {
                 Ok(result) => Ok(outcome(result)),
-                Err(e) => Err(format!("the rule failed: {e}")),
+                Err(e) => Err(failure(&e)),
             }
         }))
         .unwrap_or_else(|_| Err("the rule's evaluation panicked".to_owned()))
@@ -152,6 +152,31 @@ fn unknown_operator(rule: &Json) -> Option<&str> {
     None
 }
 
+/// An evaluation error in words: the operator, and what went wrong, with a
+/// value thrown by the engine (division by zero throws `{"type": "NaN"}`)
+/// written as JSON rather than as the engine's debug form.
+fn failure(e: &datalogic_rs::Error) -> String {
+    let what = match &e.kind {
+        ErrorKind::Thrown(value) => format!("it threw {value}"),
+        ErrorKind::InvalidOperator(text)
+        | ErrorKind::InvalidArguments(text)
+        | ErrorKind::VariableNotFound(text)
+        | ErrorKind::TypeError(text)
+        | ErrorKind::ArithmeticError(text)
+        | ErrorKind::ParseError(text)
+        | ErrorKind::FormatError(text)
+        | ErrorKind::ConfigurationError(text) => text.to_string(),
+        ErrorKind::IndexOutOfBounds { index, length } => {
+            format!("index {index} out of bounds for length {length}")
+        }
+        ErrorKind::Custom(source) => source.to_string(),
+        other => format!("{other:?}"),
+    };
+    // (`e.operator()` names the outermost operator, the `if` around a
+    // failing `/`, which misleads more than it helps.)
+    format!("the rule failed: {what}")
+}
+
 fn outcome(result: &DataValue<'_>) -> Outcome {
     match result {
         DataValue::Null => Outcome::Null,
@@ -176,7 +201,10 @@ fn data<'a>(arena: &'a Bump, input: &Input<'_>) -> DataValue<'a> {
         pairs.push(("targetingKey", DataValue::String(arena.alloc_str(key))));
     }
     let flagd = arena.alloc_slice_copy(&[
-        ("flagKey", DataValue::String(arena.alloc_str(input.flag_key))),
+        (
+            "flagKey",
+            DataValue::String(arena.alloc_str(input.flag_key)),
+        ),
         ("timestamp", number(input.timestamp)),
     ]);
     pairs.push(("$flagd", DataValue::Object(flagd)));

@@ -28,8 +28,9 @@ Steps:
                 warnings, then the same for each crate with optional features
                 with none of them (-p <crate>)
   test          cargo test --workspace --all-features
-  loom          cargo clippy -p <crate> --tests, then cargo test --release -p
-                <crate> --test loom_<x>... for every crates/*/tests/loom_*.rs,
+  loom          cargo clippy -p <crate> --tests --all-features, then cargo test
+                --release -p <crate> --all-features --test loom_<x>... for every
+                crates/*/tests/loom_*.rs,
                 with RUSTFLAGS=\"--cfg acqrel_loom\", LOOM_MAX_PREEMPTIONS=2 and
                 CARGO_TARGET_DIR=<target>/loom
   loom-mutants  cargo xtask loom-mutants: each weakened ordering listed in
@@ -228,9 +229,12 @@ fn run_loom() -> Result<(), DynError> {
         // The loom-only code (the models, the loom halves of the shims) is
         // invisible to the normal clippy step: lint it under the loom cfg.
         loom_cargo(&target)
-            .args(["clippy", "-p", package, "--tests", "--", "-D", "warnings"])
+            .args(["clippy", "-p", package, "--tests", "--all-features"])
+            .args(["--", "-D", "warnings"])
             .run()?;
         let mut command = loom_cargo(&target).args(["test", "--release", "-p", package]);
+        // Models may need a crate's optional features (acqrel-flags' events).
+        command = command.arg("--all-features");
         for test in tests {
             command = command.args(["--test", test]);
         }

@@ -418,9 +418,13 @@ impl fmt::Display for Tally {
 /// `cargo test --release -p <package> --test <target>...` in the copy, for
 /// loom, with the libtest arguments still to add.
 fn test_command(ws: &Path, target: &Path, package: &str, targets: &[&str]) -> Cmd {
-    let mut command = loom_cargo(target)
-        .current_dir(ws)
-        .args(["test", "--release", "-p", package]);
+    let mut command = loom_cargo(target).current_dir(ws).args([
+        "test",
+        "--release",
+        "-p",
+        package,
+        "--all-features",
+    ]);
     for t in targets {
         command = command.args(["--test", t]);
     }

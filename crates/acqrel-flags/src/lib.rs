@@ -69,19 +69,24 @@ mod eval;
 mod model;
 pub mod ops;
 mod store;
+mod sync;
 
 #[cfg(feature = "events")]
-mod events;
+pub mod events;
 #[cfg(feature = "openfeature")]
 pub mod openfeature;
 #[cfg(feature = "watch")]
-mod watch;
+pub mod watch;
 
 pub use crate::eval::{ErrorCode, EvaluationContext, FlagValue, Reason, Resolution};
+#[cfg(feature = "events")]
+pub use crate::events::FlagsChanged;
 pub use crate::model::{
     Flag, FlagSet, FlagState, LoadError, LoadWarning, Targeting, Value, ValueKind,
 };
 pub use crate::store::{Change, FlagStore, Flags};
+#[cfg(feature = "watch")]
+pub use crate::watch::{WatchBuilder, WatchedFlags};
 
 /// The guide page's examples, compiled and run as doc tests so that they
 /// cannot drift from the API.

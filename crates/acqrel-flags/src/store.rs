@@ -114,6 +114,9 @@ pub enum Change {
 /// ```
 pub struct FlagStore {
     flags: Snapshot<Generation>,
+    /// Change events, published in generation order (`events.rs`).
+    #[cfg(feature = "events")]
+    events: crate::events::Events,
 }
 
 impl FlagStore {
@@ -127,9 +130,7 @@ impl FlagStore {
     /// assert!(store.snapshot().is_empty());
     /// ```
     pub fn new() -> Self {
-        Self {
-            flags: Snapshot::new(Generation::default()),
-        }
+        Self::with(Generation::default())
     }
 
     /// A store holding `set`, at generation 0.
@@ -142,9 +143,7 @@ impl FlagStore {
     /// assert_eq!(FlagStore::from_set(set).snapshot().len(), 1);
     /// ```
     pub fn from_set(set: FlagSet) -> Self {
-        Self {
-            flags: Snapshot::new(Generation::of(set)),
-        }
+        Self::with(Generation::of(set))
     }
 
     /// The current flag set: one generation, consistent for as long as it
@@ -201,7 +200,8 @@ impl FlagStore {
     /// assert_eq!(flags.keys().collect::<Vec<_>>(), ["b"]);
     /// ```
     pub fn replace(&self, set: FlagSet) -> u64 {
-        self.flags.store(Generation::of(set))
+        let next = Generation::of(set);
+        self.publish(|_| next)
     }
 
     /// Applies `changes` in order (a later change to a key overrides an
@@ -234,7 +234,7 @@ impl FlagStore {
                 Change::Remove(key) => (key, None),
             })
             .collect();
-        self.flags.update(|old| {
+        self.publish(|old| {
             let mut next = old.clone();
             let map = &mut next.flags;
             for (key, flag) in &changes {
@@ -271,6 +271,47 @@ impl FlagStore {
         self.flags
             .load()
             .resolve(key, T::KIND, default, ctx, T::from_value)
+    }
+}
+
+impl FlagStore {
+    fn with(generation: Generation) -> Self {
+        Self {
+            flags: Snapshot::new(generation),
+            #[cfg(feature = "events")]
+            events: crate::events::Events::new(),
+        }
+    }
+
+    /// Publishes `next(current)` as the next generation and returns its
+    /// number. `next` runs under the snapshot's writer lock and only builds
+    /// the new value. With feature `events`, the generation's change event
+    /// is published too, in generation order, after the lock is released
+    /// (`events.rs`).
+    fn publish(&self, next: impl FnOnce(&Generation) -> Generation) -> u64 {
+        #[cfg(feature = "events")]
+        {
+            let mut ticket = None;
+            let generation = self.flags.update(|old| {
+                let new = next(old);
+                // The last step under the writer lock: this generation's
+                // place in the publish order (O(1) map clones).
+                ticket = Some(self.events.reserve(old.flags.clone(), new.flags.clone()));
+                new
+            });
+            if let Some(ticket) = ticket {
+                ticket.publish(generation);
+            }
+            generation
+        }
+        #[cfg(not(feature = "events"))]
+        self.flags.update(next)
+    }
+
+    /// The change events (`events.rs` adds the subscribe methods).
+    #[cfg(feature = "events")]
+    pub(crate) fn events(&self) -> &crate::events::Events {
+        &self.events
     }
 }
 

@@ -14,13 +14,19 @@
 //! | `atomic.Pointer[map[string]Flag]` + generation; `Apply` copying the map under a mutex | [`FlagStore`] | [`apply`](FlagStore::apply) / [`replace`](FlagStore::replace): the new generation is published by `acqrel_core::Snapshot` (an arc-swap store, Release, under the snapshot's writer lock) | [`snapshot`](FlagStore::snapshot) and every `resolve` (the snapshot's Acquire load) |
 //! | holding `p.Load()` for a whole request | [`Flags`] | — | one view, one generation, however long it is held |
 //! | `json.Unmarshal` of the flag file into the map | [`FlagSet::parse`] | — | — |
+//! | a goroutine watching the flag file and calling `Apply` | `watch::WatchedFlags` (feature `watch`) | a reload's [`replace`](FlagStore::replace) | as above |
+//! | a `chan FlagChange` fed after each `Apply` | `FlagStore::subscribe`, `FlagStore::subscribe_fn` (feature `events`) | a slot filled, then handed to the one drainer, both under the events queue's mutex | the drainer taking it under that mutex, then the bus's publish |
 //!
-//! The crate has no atomics of its own: its one publication is
+//! The crate has no atomics of its own: its one lock-free publication is
 //! `acqrel_core::Snapshot`'s, whose orderings are loom-checked there
 //! (`crates/acqrel-core/tests/loom_snapshot.rs`). What this crate adds is
 //! what travels through it: flag sets that are immutable once published
 //! (a persistent map of `Arc<Flag>`s, shared between generations), so a
-//! reader that acquired a generation reads it whole while writers move on.
+//! reader that acquired a generation reads it whole while writers move on;
+//! and, with `events`, a protocol that publishes change events in
+//! generation order without running a subscriber under a lock (described in
+//! the `events` module, loom-modelled in `tests/loom_events.rs` with two
+//! mutants that must fail).
 //!
 //! # Contents
 //!
@@ -34,6 +40,10 @@
 //! - [`ops`]: flagd's custom targeting operators, `fractional` (MurmurHash3
 //!   x86-32 bucketing, flagd's current algorithm), `sem_ver`, `starts_with`
 //!   and `ends_with`, as pure functions.
+//! - Features: `watch` (load a flag file and hot-reload it through
+//!   acqrel-config; a rejected file keeps the flags), `events` (which keys
+//!   each generation added, changed or removed, through acqrel-bus),
+//!   `openfeature` (an `open-feature` `FeatureProvider` over a store).
 //! - The `acqrel-flags` binary: `validate FILE` and `eval --flags FILE`.
 //!
 //! How evaluation matches flagd, where it deliberately differs, and what it

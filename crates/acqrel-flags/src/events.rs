@@ -100,7 +100,7 @@ use crate::sync::{self, Mutex, MutexGuard};
 
 // ===== FlagsChanged =====
 
-/// What one generation of a [`FlagStore`](crate::FlagStore) changed: the
+/// What one generation of a [`FlagStore`] changed: the
 /// keys of the flags it added, changed and removed, each list sorted.
 ///
 /// A flag counts as changed when its definition differs from the previous

@@ -5,34 +5,17 @@
 
 #[path = "../../acqrel-core/tests/common/mod.rs"]
 mod common;
+mod flag_files;
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
 use acqrel_flags::events::{Event, Overflow, Receiver, TryRecvError};
-use acqrel_flags::{Change, Flag, FlagSet, FlagStore, FlagsChanged};
+use acqrel_flags::{Change, FlagStore, FlagsChanged};
 use common::scaled;
-use serde_json::json;
 
-/// A flag set of integer flags `(key, value)`.
-fn set(flags: &[(&str, i64)]) -> FlagSet {
-    let flags: serde_json::Map<String, serde_json::Value> = flags
-        .iter()
-        .map(|(key, value)| {
-            let flag = json!({"state": "ENABLED", "variants": {"v": value}, "defaultVariant": "v"});
-            ((*key).to_owned(), flag)
-        })
-        .collect();
-    FlagSet::parse(&json!({ "flags": flags }).to_string())
-        .expect("a flag file")
-        .0
-}
-
-/// The integer flag `key` of value `value`.
-fn flag(key: &str, value: i64) -> Flag {
-    set(&[(key, value)]).into_iter().next().expect("one flag")
-}
+use flag_files::{int_flag as flag, int_set as set};
 
 fn receiver(store: &FlagStore, capacity: usize) -> Receiver<FlagsChanged> {
     store.subscribe(

@@ -4,43 +4,25 @@
 
 #[path = "../../acqrel-core/tests/common/mod.rs"]
 mod common;
+mod flag_files;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use acqrel_flags::{Change, EvaluationContext, Flag, FlagSet, FlagStore, Reason};
+use acqrel_flags::{Change, EvaluationContext, FlagSet, FlagStore, Reason};
 use common::scaled;
-use serde_json::json;
-
-/// A one-variant integer flag whose value is `value`.
-fn int_flag(value: i64) -> serde_json::Value {
-    json!({"state": "ENABLED", "variants": {"v": value}, "defaultVariant": "v"})
-}
+use flag_files::{int_flag as flag, int_set};
 
 /// Flags `f0`..`f{count-1}`, each an integer flag of value `value`.
 fn numbered(count: usize, value: i64) -> FlagSet {
-    let flags: serde_json::Map<String, serde_json::Value> = (0..count)
-        .map(|i| (format!("f{i}"), int_flag(value)))
-        .collect();
-    FlagSet::parse(&json!({ "flags": flags }).to_string())
-        .expect("loads")
-        .0
+    let keys: Vec<String> = (0..count).map(|i| format!("f{i}")).collect();
+    let flags: Vec<(&str, i64)> = keys.iter().map(|key| (key.as_str(), value)).collect();
+    int_set(&flags)
 }
 
 fn puts(set: FlagSet) -> Vec<Change> {
     set.into_iter().map(Change::Put).collect()
-}
-
-/// The integer flag `key` of value `value`.
-fn flag(key: &str, value: i64) -> Flag {
-    let text = json!({"flags": {key: int_flag(value)}});
-    FlagSet::parse(&text.to_string())
-        .expect("loads")
-        .0
-        .into_iter()
-        .next()
-        .expect("one flag")
 }
 
 fn value(store: &FlagStore, key: &str) -> Option<i64> {

@@ -8,6 +8,7 @@
 // for tests on real files.
 #[path = "../../acqrel-config/tests/common/mod.rs"]
 mod common;
+mod flag_files;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,17 +24,7 @@ use acqrel_flags::{
 use common::{TempDir, WAIT, scaled, write_atomic};
 use serde_json::json;
 
-/// A flag file of integer flags `(key, value)`.
-fn file(flags: &[(&str, i64)]) -> String {
-    let flags: serde_json::Map<String, serde_json::Value> = flags
-        .iter()
-        .map(|(key, value)| {
-            let flag = json!({"state": "ENABLED", "variants": {"v": value}, "defaultVariant": "v"});
-            ((*key).to_owned(), flag)
-        })
-        .collect();
-    json!({ "flags": flags }).to_string()
-}
+use flag_files::int_file as file;
 
 /// The value of integer flag `key` in the store, `None` if it has none.
 fn value(store: &FlagStore, key: &str) -> Option<i64> {

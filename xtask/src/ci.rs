@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::cmd::{self, Cmd, DynError, fmt_duration};
@@ -28,9 +28,9 @@ Steps:
                 warnings, then the same for each crate with optional features
                 with none of them (-p <crate>)
   test          cargo test --workspace --all-features
-  loom          cargo clippy -p <crate> --tests --all-features, then cargo test
-                --release -p <crate> --all-features --test loom_<x>... for every
-                crates/*/tests/loom_*.rs,
+  loom          cargo clippy -p <crate> --tests, then cargo test --release -p
+                <crate> --test loom_<x>... for every crates/*/tests/loom_*.rs,
+                with the features the models' #![cfg(..)] lines name,
                 with RUSTFLAGS=\"--cfg acqrel_loom\", LOOM_MAX_PREEMPTIONS=2 and
                 CARGO_TARGET_DIR=<target>/loom
   loom-mutants  cargo xtask loom-mutants: each weakened ordering listed in
@@ -225,16 +225,18 @@ fn run_loom() -> Result<(), DynError> {
     // A separate target directory: `--cfg acqrel_loom` changes every
     // artifact, and sharing the normal one would throw its cache away.
     let target = cmd::target_dir().join("loom");
-    for (package, tests) in &models {
+    for (package, (dir, tests)) in &models {
+        let features = loom_features(dir)?;
         // The loom-only code (the models, the loom halves of the shims) is
         // invisible to the normal clippy step: lint it under the loom cfg.
         loom_cargo(&target)
-            .args(["clippy", "-p", package, "--tests", "--all-features"])
+            .args(["clippy", "-p", package, "--tests"])
+            .args(&features)
             .args(["--", "-D", "warnings"])
             .run()?;
-        let mut command = loom_cargo(&target).args(["test", "--release", "-p", package]);
-        // Models may need a crate's optional features (acqrel-flags' events).
-        command = command.arg("--all-features");
+        let mut command = loom_cargo(&target)
+            .args(["test", "--release", "-p", package])
+            .args(&features);
         for test in tests {
             command = command.args(["--test", test]);
         }
@@ -260,7 +262,7 @@ pub(crate) fn loom_cargo(target: &Path) -> Cmd {
 ///
 /// If a directory cannot be read, or a crate with loom models has no
 /// readable package name.
-fn find_loom_models(root: &Path) -> Result<BTreeMap<String, Vec<String>>, DynError> {
+fn find_loom_models(root: &Path) -> Result<BTreeMap<String, (PathBuf, Vec<String>)>, DynError> {
     let mut models = BTreeMap::new();
     for crate_dir in cmd::crate_dirs(root)? {
         let tests_dir = crate_dir.join("tests");
@@ -280,9 +282,51 @@ fn find_loom_models(root: &Path) -> Result<BTreeMap<String, Vec<String>>, DynErr
             continue;
         }
         tests.sort();
-        models.insert(cmd::read_package_name(&crate_dir)?, tests);
+        models.insert(cmd::read_package_name(&crate_dir)?, (crate_dir, tests));
     }
     Ok(models)
+}
+
+/// The cargo arguments that turn on the features a crate's loom models
+/// need: each `feature = "name"` in the `#![cfg(..)]` line of a
+/// `tests/loom_*.rs` (`#![cfg(all(acqrel_loom, feature = "events"))]`), as
+/// `--features a,b`; nothing when they need none. Only those: every
+/// feature would build dependencies no model uses, in release, twice.
+///
+/// # Errors
+///
+/// If the crate's `tests` directory or a model cannot be read.
+pub(crate) fn loom_features(crate_dir: &Path) -> Result<Vec<String>, DynError> {
+    let mut features = Vec::new();
+    for entry in fs::read_dir(crate_dir.join("tests"))? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !(name.starts_with("loom_") && name.ends_with(".rs")) {
+            continue;
+        }
+        let text = fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        for line in text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("#![cfg("))
+        {
+            let mut rest = line;
+            while let Some(at) = rest.find("feature = \"") {
+                rest = &rest[at + "feature = \"".len()..];
+                if let Some(end) = rest.find('"') {
+                    features.push(rest[..end].to_owned());
+                    rest = &rest[end..];
+                }
+            }
+        }
+    }
+    features.sort();
+    features.dedup();
+    Ok(if features.is_empty() {
+        Vec::new()
+    } else {
+        vec!["--features".to_owned(), features.join(",")]
+    })
 }
 
 #[cfg(test)]
@@ -360,7 +404,10 @@ mod tests {
         let models = find_loom_models(&root).unwrap();
         let expected = BTreeMap::from([(
             "acqrel-core".to_owned(),
-            vec!["loom_countdown".to_owned(), "loom_latch".to_owned()],
+            (
+                root.join("crates/core"),
+                vec!["loom_countdown".to_owned(), "loom_latch".to_owned()],
+            ),
         )]);
         assert_eq!(models, expected);
 
@@ -372,5 +419,28 @@ mod tests {
         drop(scratch);
         assert!(!root.exists());
         assert!(find_loom_models(&root).is_err());
+    }
+
+    #[test]
+    fn loom_features_come_from_the_models_cfg_lines() {
+        let scratch = ScratchDir::new("loom-features");
+        let dir = scratch.path().join("crates/flags");
+        scratch.write("crates/flags/tests/loom_plain.rs", "#![cfg(acqrel_loom)]\n");
+        assert!(loom_features(&dir).unwrap().is_empty());
+
+        scratch.write(
+            "crates/flags/tests/loom_events.rs",
+            "//! uses feature = \"not-this\"\n#![cfg(all(acqrel_loom, feature = \"events\"))]\n",
+        );
+        scratch.write(
+            "crates/flags/tests/loom_both.rs",
+            "#![cfg(all(acqrel_loom, feature = \"watch\", feature = \"events\"))]\n",
+        );
+        // Only loom models count.
+        scratch.write(
+            "crates/flags/tests/other.rs",
+            "#![cfg(feature = \"openfeature\")]\n",
+        );
+        assert_eq!(loom_features(&dir).unwrap(), ["--features", "events,watch"]);
     }
 }

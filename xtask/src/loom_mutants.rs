@@ -197,6 +197,9 @@ struct CrateMutants {
     dir: PathBuf,
     /// Its package name, for `cargo -p`.
     package: String,
+    /// The `--features` arguments its loom models need
+    /// ([`crate::ci::loom_features`]).
+    features: Vec<String>,
     /// Its mutants, in file order.
     mutants: Vec<Mutant>,
 }
@@ -226,6 +229,7 @@ fn find_mutants(root: &Path) -> Result<Vec<CrateMutants>, DynError> {
         crates.push(CrateMutants {
             dir: dir.to_path_buf(),
             package: cmd::read_package_name(&crate_dir)?,
+            features: crate::ci::loom_features(&crate_dir)?,
             mutants,
         });
     }
@@ -417,14 +421,11 @@ impl fmt::Display for Tally {
 
 /// `cargo test --release -p <package> --test <target>...` in the copy, for
 /// loom, with the libtest arguments still to add.
-fn test_command(ws: &Path, target: &Path, package: &str, targets: &[&str]) -> Cmd {
-    let mut command = loom_cargo(target).current_dir(ws).args([
-        "test",
-        "--release",
-        "-p",
-        package,
-        "--all-features",
-    ]);
+fn test_command(ws: &Path, target: &Path, krate: &CrateMutants, targets: &[&str]) -> Cmd {
+    let mut command = loom_cargo(target)
+        .current_dir(ws)
+        .args(["test", "--release", "-p", &krate.package])
+        .args(&krate.features);
     for t in targets {
         command = command.args(["--test", t]);
     }
@@ -446,7 +447,7 @@ fn baseline(krate: &CrateMutants, ws: &Path, target: &Path) -> Result<(), DynErr
     tests.dedup();
     // With `--exact`, each name is a filter matching that full test name;
     // a binary runs the ones it has.
-    let took = test_command(ws, target, &krate.package, &targets)
+    let took = test_command(ws, target, krate, &targets)
         .args(["--", "--exact"])
         .args(&tests)
         .run()?;
@@ -482,7 +483,7 @@ fn check(
         fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
     };
     write(&source.replacen(&mutant.original, &mutant.mutated, 1))?;
-    let run = test_command(ws, target, &krate.package, &[&mutant.target])
+    let run = test_command(ws, target, krate, &[&mutant.target])
         .args(["--", "--exact", &mutant.test])
         .run_captured();
     // Restored before looking at the result, so no error leaves the copy

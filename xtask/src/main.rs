@@ -109,8 +109,7 @@ fn option_value<'a>(
     }
 }
 
-/// Test helper: owned `String`s from string literals, as `env::args` gives.
-#[cfg(test)]
+/// Owned `String`s from string literals (as `env::args` gives, in tests).
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|&a| a.to_owned()).collect()
 }

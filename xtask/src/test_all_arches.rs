@@ -26,7 +26,7 @@ use crate::cmd::{self, Cmd, DynError, fmt_duration};
 const HELP: &str = "\
 Run the workspace's tests cross-compiled for other architectures, under qemu-user.
 
-Usage: cargo xtask test-all-arches [--target T]... [--setup-only] [--fallback] [-- ARGS...]
+Usage: cargo xtask test-all-arches [--target T]... [--package P]... [--setup-only] [--fallback] [-- ARGS...]
 
 Targets (all by default):
   aarch64-unknown-linux-gnu        64-bit Arm, weakly ordered
@@ -37,6 +37,8 @@ Targets (all by default):
 
 Options:
   --target T    Run only target T (repeatable)
+  --package P   Test only package P, default features (repeatable; the
+                whole workspace but acqrel-benches otherwise)
   --setup-only  Install what the targets need, then exit
   --fallback    Use Debian's rustc with -Zbuild-std instead of `rustup target add`
   -- ARGS       Passed on to `cargo test`
@@ -153,6 +155,8 @@ struct Options {
     arches: Vec<Arch>,
     setup_only: bool,
     fallback: bool,
+    /// Empty: the workspace.
+    packages: Vec<String>,
     test_args: Vec<String>,
 }
 
@@ -169,7 +173,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
     }
     let mut outcomes = Vec::new();
     for &arch in &options.arches {
-        let outcome = test_arch(arch, std, &options.test_args)?;
+        let outcome = test_arch(arch, std, &selection(&options.packages), &options.test_args)?;
         println!(
             "test-all-arches: {} ... {} ({} passed, {} failed, {})",
             arch.triple,
@@ -204,6 +208,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, DynError> {
         arches: Vec::new(),
         setup_only: false,
         fallback: false,
+        packages: Vec::new(),
         test_args: Vec::new(),
     };
     let mut it = args.iter();
@@ -216,6 +221,8 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, DynError> {
             options.setup_only = true;
         } else if arg == "--fallback" {
             options.fallback = true;
+        } else if let Some(package) = crate::option_value("--package", arg, &mut it)? {
+            options.packages.push(package.to_owned());
         } else if let Some(triple) = crate::option_value("--target", arg, &mut it)? {
             let arch = ARCHES.iter().find(|a| a.triple == triple).ok_or_else(|| {
                 let known: Vec<_> = ARCHES.iter().map(|a| a.triple).collect();
@@ -364,24 +371,38 @@ const EXCLUDED: [&str; 2] = ["--exclude", "acqrel-benches"];
 /// byte-order or atomics question; it runs natively in `cargo xtask ci`.
 const FEATURES: &str = "acqrel-flags/events,acqrel-flags/watch";
 
-/// Builds and runs the workspace's tests for `arch` under qemu.
+/// The `cargo test` arguments choosing what to test: each of `packages`
+/// with its default features, or, when there are none, the workspace
+/// without the benches, with [`FEATURES`].
+fn selection(packages: &[String]) -> Vec<String> {
+    if packages.is_empty() {
+        let mut args = crate::strings(&["--workspace", "--features", FEATURES]);
+        args.extend(crate::strings(&EXCLUDED));
+        args
+    } else {
+        packages
+            .iter()
+            .flat_map(|p| ["-p".to_owned(), p.clone()])
+            .collect()
+    }
+}
+
+/// Builds and runs the tests `selection` chooses for `arch` under qemu.
 ///
 /// The output is captured, written to `<target>/xarch/<triple>.log`, and its
 /// end printed when the run fails.
-fn test_arch(arch: Arch, std: Std, test_args: &[String]) -> Result<Outcome, DynError> {
+fn test_arch(
+    arch: Arch,
+    std: Std,
+    selection: &[String],
+    test_args: &[String],
+) -> Result<Outcome, DynError> {
     let logs = cmd::target_dir().join("xarch");
     let command = match std {
         Std::Rustup => Cmd::cargo()
             .clean_flags()
-            .args([
-                "test",
-                "--workspace",
-                "--features",
-                FEATURES,
-                "--target",
-                arch.triple,
-            ])
-            .args(EXCLUDED)
+            .args(["test", "--target", arch.triple])
+            .args(selection)
             .env("CARGO_TARGET_DIR", &logs),
         // Debian's cargo, told to use Debian's rustc and rustdoc: without
         // them it would find the rustup proxies and look for a rust-src
@@ -391,16 +412,8 @@ fn test_arch(arch: Arch, std: Std, test_args: &[String]) -> Result<Outcome, DynE
             .env("RUSTC", "/usr/bin/rustc")
             .env("RUSTDOC", "/usr/bin/rustdoc")
             .env("RUSTC_BOOTSTRAP", "1")
-            .args([
-                "test",
-                "-Zbuild-std",
-                "--workspace",
-                "--features",
-                FEATURES,
-                "--target",
-                arch.triple,
-            ])
-            .args(EXCLUDED)
+            .args(["test", "-Zbuild-std", "--target", arch.triple])
+            .args(selection)
             .env(
                 "CARGO_TARGET_DIR",
                 cmd::target_dir().join("xarch-build-std"),
@@ -504,6 +517,8 @@ mod tests {
             "--target",
             "s390x-unknown-linux-gnu",
             "--fallback",
+            "--package",
+            "acqrel-core",
             "--",
             "--lib",
             "--target",
@@ -512,7 +527,19 @@ mod tests {
         .unwrap();
         assert_eq!(some.arches, vec![ARCHES[3], ARCHES[0]]);
         assert!(some.fallback && !some.setup_only);
+        assert_eq!(some.packages, strings(&["acqrel-core"]));
         assert_eq!(some.test_args, strings(&["--lib", "--target"]));
+        assert_eq!(selection(&some.packages), strings(&["-p", "acqrel-core"]));
+        assert_eq!(
+            selection(&[]),
+            strings(&[
+                "--workspace",
+                "--features",
+                FEATURES,
+                "--exclude",
+                "acqrel-benches"
+            ])
+        );
 
         assert_eq!(parse_args(&strings(&["--help"])).unwrap(), None);
         assert_eq!(

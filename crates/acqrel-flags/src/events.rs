@@ -299,6 +299,8 @@ impl FlagStore {
     /// let removed = Arc::new(AtomicUsize::new(0));
     /// let count = Arc::clone(&removed);
     /// let subscription = store.subscribe_fn(move |change| {
+    ///     // Relaxed: a lone writer runs the callback on its own thread
+    ///     // before `apply` returns, so the load below is ordered after it.
     ///     count.fetch_add(change.removed().len(), Ordering::Relaxed);
     /// });
     /// store.apply([Change::Remove("absent".to_owned())]); // changes nothing: no event

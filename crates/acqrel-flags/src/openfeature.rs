@@ -141,6 +141,7 @@ use open_feature::{
     EvaluationResult, FlagMetadata, FlagMetadataValue, StructValue,
 };
 use serde_json::{Map, Value as Json};
+use time::UtcDateTime;
 
 use crate::{ErrorCode, EvaluationContext, FlagStore, FlagValue, Reason, Resolution};
 
@@ -512,9 +513,11 @@ fn field_json(value: &EvaluationContextFieldValue) -> Json {
         EvaluationContextFieldValue::Int(i) => Json::from(*i),
         EvaluationContextFieldValue::Float(f) => Json::from(*f),
         EvaluationContextFieldValue::String(s) => Json::String(s.clone()),
-        EvaluationContextFieldValue::DateTime(at) => {
-            Json::String(rfc3339_utc(at.unix_timestamp(), at.nanosecond()))
-        }
+        // `None`: an instant at the edge of `time`'s range whose UTC date
+        // falls outside it.
+        EvaluationContextFieldValue::DateTime(at) => at
+            .checked_to_utc()
+            .map_or(Json::Null, |at| Json::String(rfc3339_utc(at))),
         EvaluationContextFieldValue::Struct(any) => {
             if let Some(fields) = any.downcast_ref::<StructValue>() {
                 struct_json(fields)
@@ -554,21 +557,19 @@ fn value_json(value: &open_feature::Value) -> Json {
     }
 }
 
-/// The instant `secs` seconds and `nanos` nanoseconds after the Unix epoch
-/// as an RFC 3339 string in UTC: `2024-05-06T07:08:09Z`, with a fraction of
-/// 3, 6 or 9 digits when `nanos` is not zero (the fewest that are exact).
-/// A year outside 0..=9999 is written with a sign and six digits (ISO
-/// 8601's expanded form), which RFC 3339 itself cannot express.
-fn rfc3339_utc(secs: i64, nanos: u32) -> String {
-    const DAY: i64 = 86_400;
-    let (days, time) = (secs.div_euclid(DAY), secs.rem_euclid(DAY));
-    let (year, month, day) = civil_date(days);
-    let (hour, minute, second) = (time / 3600, time % 3600 / 60, time % 60);
+/// `at` as an RFC 3339 string: `2024-05-06T07:08:09Z`, with a fraction of
+/// 3, 6 or 9 digits when there is one (the fewest that are exact). A year
+/// before 0 is written with a sign and six digits (ISO 8601's expanded
+/// form), which RFC 3339 itself cannot express.
+fn rfc3339_utc(at: UtcDateTime) -> String {
+    let year = at.year();
     let year = if (0..=9999).contains(&year) {
         format!("{year:04}")
     } else {
         format!("{year:+07}")
     };
+    let (month, day) = (u8::from(at.month()), at.day());
+    let (hour, minute, second, nanos) = at.as_hms_nano();
     let fraction = if nanos == 0 {
         String::new()
     } else if nanos.is_multiple_of(1_000_000) {
@@ -581,33 +582,15 @@ fn rfc3339_utc(secs: i64, nanos: u32) -> String {
     format!("{year}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{fraction}Z")
 }
 
-/// The proleptic Gregorian `(year, month, day)` of the day `days` days
-/// after 1970-01-01 (negative before it). Counts in 400-year eras of
-/// 146,097 days, each starting on a March 1st so that the leap day ends
-/// the era's year.
-fn civil_date(days: i64) -> (i64, u32, u32) {
-    // Days since 0000-03-01, the start of era 0.
-    let days = days + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days.rem_euclid(146_097); // 0..=146_096
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365; // 0..=399
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100); // 0..=365
-    let month_from_march = (5 * day_of_year + 2) / 153; // 0..=11
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1; // 1..=31
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    // Both fit: 1..=12 and 1..=31.
-    (year, month as u32, day as u32)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The instant `secs` seconds and `nanos` nanoseconds after the epoch.
+    fn utc(secs: i64, nanos: u32) -> UtcDateTime {
+        let at = i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+        UtcDateTime::from_unix_timestamp_nanos(at).expect("in range")
+    }
 
     /// `rfc3339_utc` against instants whose dates are known.
     #[test]
@@ -627,41 +610,19 @@ mod tests {
             (-62_167_219_200, 0, "0000-01-01T00:00:00Z"),
         ];
         for (secs, nanos, expected) in cases {
-            assert_eq!(rfc3339_utc(secs, nanos), expected, "{secs} s {nanos} ns");
+            assert_eq!(
+                rfc3339_utc(utc(secs, nanos)),
+                expected,
+                "{secs} s {nanos} ns"
+            );
         }
-        assert_eq!(rfc3339_utc(-62_167_219_201, 0), "-000001-12-31T23:59:59Z");
-        assert_eq!(rfc3339_utc(253_402_300_800, 0), "+010000-01-01T00:00:00Z");
-    }
-
-    /// Every day from 1900 through 2100 follows the previous one: the
-    /// day advances by one, or the month (or year) rolls over on the
-    /// right day.
-    #[test]
-    fn civil_dates_are_consecutive() {
-        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        let month_len = |y: i64, m: u32| match m {
-            2 if leap(y) => 29,
-            2 => 28,
-            4 | 6 | 9 | 11 => 30,
-            _ => 31,
-        };
-        // 1900-01-01 is day -25567.
-        let mut previous = civil_date(-25_567);
-        assert_eq!(previous, (1900, 1, 1));
-        for days in -25_566..=47_482 {
-            let (y, m, d) = previous;
-            let expected = if d < month_len(y, m) {
-                (y, m, d + 1)
-            } else if m < 12 {
-                (y, m + 1, 1)
-            } else {
-                (y + 1, 1, 1)
-            };
-            let date = civil_date(days);
-            assert_eq!(date, expected, "day {days}");
-            previous = date;
-        }
-        assert_eq!(previous, (2100, 1, 1));
+        assert_eq!(
+            rfc3339_utc(utc(-62_167_219_201, 0)),
+            "-000001-12-31T23:59:59Z"
+        );
+        // Past year 9999 `time` has no instant (without its `large-dates`
+        // feature): such a date cannot reach the conversion.
+        assert!(UtcDateTime::from_unix_timestamp(253_402_300_800).is_err());
     }
 
     fn resolution<T>(value: T, variant: Option<&str>, reason: Reason) -> Resolution<T> {

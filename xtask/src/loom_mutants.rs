@@ -37,7 +37,7 @@ const HELP: &str = "\
 Weaken each ordering listed in crates/*/tests/loom_mutants.txt and check
 that its loom model fails.
 
-Usage: cargo xtask loom-mutants
+Usage: cargo xtask loom-mutants [--package NAME]...
 
 Each line of a loom_mutants.txt file names a file of the crate, a text that
 occurs in it exactly once, what to replace it with, and the loom test that
@@ -54,7 +54,8 @@ Fails if a mutant survives (its test passes), if a mutated crate does not
 compile or its test does not report a result, or if there are no mutants.
 
 Options:
-  -h, --help   Print this help
+  --package NAME   Only the mutants of this package (repeatable); CI checks all
+  -h, --help       Print this help
 ";
 
 /// Where a crate lists its mutants, relative to the crate's directory.
@@ -77,16 +78,22 @@ const TAIL_LINES: usize = 20;
 
 /// Runs `cargo xtask loom-mutants` with the arguments after `loom-mutants`.
 pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
-    match args.first() {
-        None => run_all(),
-        Some(arg) if crate::is_help(arg) => {
+    let mut packages = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if crate::is_help(arg) {
             print!("{HELP}");
-            Ok(())
-        }
-        Some(arg) => {
-            Err(format!("unknown argument `{arg}` (see `cargo xtask loom-mutants --help`)").into())
+            return Ok(());
+        } else if let Some(package) = crate::option_value("--package", arg, &mut it)? {
+            packages.push(package.to_owned());
+        } else {
+            return Err(format!(
+                "unknown argument `{arg}` (see `cargo xtask loom-mutants --help`)"
+            )
+            .into());
         }
     }
+    run_packages(&packages)
 }
 
 /// Checks every mutant of every crate (the whole command, also CI's
@@ -97,9 +104,28 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
 /// If there are no mutants, a mutants file is malformed, the unmutated
 /// models fail, or a mutant is not killed.
 pub(crate) fn run_all() -> Result<(), DynError> {
+    run_packages(&[])
+}
+
+/// Checks the mutants of the named packages, or of every crate when
+/// `packages` is empty.
+///
+/// # Errors
+///
+/// As [`run_all`], and if a named package has no mutants file.
+fn run_packages(packages: &[String]) -> Result<(), DynError> {
     let start = Instant::now();
     let root = cmd::root();
-    let crates = find_mutants(&root)?;
+    let mut crates = find_mutants(&root)?;
+    if !packages.is_empty() {
+        if let Some(missing) = packages
+            .iter()
+            .find(|p| !crates.iter().any(|c| &c.package == *p))
+        {
+            return Err(format!("package `{missing}` has no {MUTANTS_FILE}").into());
+        }
+        crates.retain(|c| packages.contains(&c.package));
+    }
     let count: usize = crates.iter().map(|c| c.mutants.len()).sum();
     if count == 0 {
         return Err(format!(

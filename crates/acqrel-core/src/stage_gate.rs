@@ -20,7 +20,9 @@ use crate::sync::atomic::{AtomicU8, Ordering};
 
 /// A fieldless enum whose values a [`StageGate`] can hold.
 ///
-/// `to_u8` and `from_u8` must round-trip: `from_u8(s.to_u8()) == Some(s)`.
+/// `to_u8` and `from_u8` must round-trip: `from_u8(s.to_u8()) == Some(s)`,
+/// and two stages are equal exactly when their codes are (the gate compares
+/// codes, and its waits do so without calling these methods under a lock).
 /// Override [`can_advance`](Stage::can_advance) to forbid transitions.
 ///
 /// # Examples
@@ -309,8 +311,11 @@ impl<S: Stage> StageGate<S> {
     /// assert!(!gate.wait_for_timeout(On::Yes, Duration::ZERO));
     /// ```
     pub fn wait_for_timeout(&self, stage: S, timeout: Duration) -> bool {
+        // The check runs under the notifier's lock, so it compares codes and
+        // calls no user code (`to_u8` runs here, before the wait).
+        let code = stage.to_u8();
         self.notifier
-            .wait_until_timeout(|| self.current() == stage, timeout)
+            .wait_until_timeout(|| self.is_at(code), timeout)
     }
 
     /// Completes once the gate is in `stage`. Runtime-agnostic. The same
@@ -338,7 +343,18 @@ impl<S: Stage> StageGate<S> {
     /// # });
     /// ```
     pub async fn reached(&self, stage: S) {
-        self.notifier.until(|| self.current() == stage).await;
+        // As in `wait_for_timeout`: codes under the lock, no user code.
+        let code = stage.to_u8();
+        self.notifier.until(|| self.is_at(code)).await;
+    }
+
+    /// Whether the gate holds `code`: the check the notifier runs under its
+    /// lock, which must not call [`Stage`]'s methods (user code that may
+    /// panic and would poison the lock with a waiter still counted).
+    fn is_at(&self, code: u8) -> bool {
+        // Acquire: pairs with the Release half of the successful
+        // compare-exchange in `advance`, as in `current`.
+        self.stage.load(Ordering::Acquire) == code
     }
 
     /// Completes with the first stage that satisfies `pred`: the async
@@ -485,5 +501,50 @@ mod tests {
     #[should_panic(expected = "does not round-trip")]
     fn non_round_tripping_stage_panics_with_a_clear_message() {
         StageGate::new(Broken(1)).current();
+    }
+
+    /// A `Stage` whose decoding panics, as `decode` does for an impl that
+    /// does not round-trip.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct PanickingDecode(u8);
+    impl Stage for PanickingDecode {
+        fn to_u8(self) -> u8 {
+            self.0
+        }
+        fn from_u8(code: u8) -> Option<Self> {
+            panic!("from_u8({code}) called")
+        }
+    }
+
+    /// `wait_for_timeout` and `reached` used to call `from_u8` and
+    /// `PartialEq` inside the check that the notifier runs under its lock: a
+    /// panicking impl left the waiter counted and the lock poisoned.
+    #[test]
+    fn stage_code_never_runs_under_the_waiter_lock() {
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+        use std::sync::Arc;
+
+        let gate = Arc::new(StageGate::new(PanickingDecode(1)));
+        // Nothing under the lock decodes, so neither wait panics.
+        assert!(!gate.wait_for_timeout(PanickingDecode(2), Duration::ZERO));
+        assert!(gate.wait_for_timeout(PanickingDecode(1), Duration::ZERO));
+        pollster::block_on(gate.reached(PanickingDecode(1)));
+        // The user's panic outside the lock reaches the caller...
+        assert!(catch_unwind(AssertUnwindSafe(|| gate.current())).is_err());
+        // ...and leaves the waiter list usable: a blocked wait and a pending
+        // future both see the next advance.
+        let (thread, task) = {
+            let (g1, g2) = (gate.clone(), gate.clone());
+            (
+                std::thread::spawn(move || {
+                    g1.wait_for_timeout(PanickingDecode(2), Duration::from_secs(600))
+                }),
+                std::thread::spawn(move || pollster::block_on(g2.reached(PanickingDecode(2)))),
+            )
+        };
+        gate.advance(PanickingDecode(1), PanickingDecode(2))
+            .unwrap();
+        assert!(thread.join().unwrap());
+        task.join().unwrap();
     }
 }

@@ -168,10 +168,17 @@ impl Grace {
     /// but those this thread is inside. Callers take their callback off the
     /// list first.
     ///
+    /// Two phases, one per parity: each flips the epoch and waits for the
+    /// parity it left to drain. One phase is not enough: an earlier
+    /// synchronizer from inside a publish leaves that publish counted under
+    /// the parity it did not wait for, and the next one's single flip may
+    /// be the one back to it (see `# Orderings`).
+    ///
     /// From inside a publish of this bus, it waits only if no other
     /// synchronizer is running: that one may be waiting for the very
     /// publish this thread is inside, and waiting for it in turn would
     /// deadlock. Then it returns at once (see `Subscription::unsubscribe`).
+    #[cold]
     pub(crate) fn synchronize(&self) {
         let address = self.address();
         let inside_a_publish =
@@ -179,10 +186,26 @@ impl Grace {
         let Some(_turn) = self.take_turn(!inside_a_publish) else {
             return;
         };
+        // `waiting` is clear here: only a synchronizer sets it, and they
+        // run one at a time. The first flip sets it, the second leaves it.
+        self.drain(self.flip(FLIP), address);
+        self.drain(self.flip(EPOCH), address);
+        // Release: nothing to publish, but keeps later entries ordered after
+        // the wait; AcqRel for symmetry with the other read-modify-writes.
+        self.state.fetch_and(!WAITING, Ordering::AcqRel);
+    }
+
+    /// Toggles `bits` (the epoch, and maybe `waiting`) and returns the
+    /// parity in force before.
+    fn flip(&self, bits: u64) -> usize {
         // AcqRel: pairs with the entries' compare-and-swaps both ways (see
-        // `# Orderings`). `waiting` is clear here: only a synchronizer sets
-        // it, and they run one at a time.
-        let old = parity(self.state.fetch_xor(FLIP, Ordering::AcqRel));
+        // `# Orderings`).
+        parity(self.state.fetch_xor(bits, Ordering::AcqRel))
+    }
+
+    /// Waits until the count of `old`, a parity no publish enters under
+    /// any more, is down to the passes of this thread.
+    fn drain(&self, old: usize, address: usize) {
         let own = INSIDE.with(|inside| {
             inside
                 .borrow()
@@ -196,10 +219,6 @@ impl Grace {
         while count(self.state.load(Ordering::Acquire), old) > own {
             sleep = sync::wait(&self.drained, sleep);
         }
-        drop(sleep);
-        // Release: nothing to publish, but keeps later entries ordered after
-        // the wait; AcqRel for symmetry with the other read-modify-writes.
-        self.state.fetch_and(!WAITING, Ordering::AcqRel);
     }
 
     /// Makes this thread the one synchronizer: waits for the turn if

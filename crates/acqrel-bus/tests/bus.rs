@@ -814,7 +814,9 @@ fn unsubscribe_returned_while_the_callback_ran_after_a_one_shot_unsubscribed_its
                 .expect("returned lock")
                 .recv_timeout(TOO_EARLY)
                 .is_ok();
-            verdict_tx.send(early).expect("the test waits for the verdict");
+            verdict_tx
+                .send(early)
+                .expect("the test waits for the verdict");
         })
     };
     let publisher = spawn(move || delivery(bus.publish(1)));

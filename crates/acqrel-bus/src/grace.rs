@@ -213,7 +213,7 @@ impl Grace {
         self.drain(self.flip(FLIP), address);
         self.drain(self.flip(EPOCH), address);
         // Release: nothing to publish, but keeps later entries ordered after
-        // the wait; AcqRel for symmetry with the other read-modify-writes.
+        // the waits; AcqRel for symmetry with the other read-modify-writes.
         self.state.fetch_and(!WAITING, Ordering::AcqRel);
     }
 
@@ -225,8 +225,9 @@ impl Grace {
         parity(self.state.fetch_xor(bits, Ordering::AcqRel))
     }
 
-    /// Waits until the count of `old`, a parity no publish enters under
-    /// any more, is down to the passes of this thread.
+    /// Waits until the count of `old`, the parity just flipped away from
+    /// (no publish enters under it before the next flip), is down to the
+    /// passes of this thread.
     fn drain(&self, old: usize, address: usize) {
         let own = INSIDE.with(|inside| {
             inside

@@ -1,7 +1,9 @@
 //! `Bus`: per-subscriber order under subscriber churn, subscribing during a
 //! publish, "no call after `unsubscribe` returns" under racing publishers,
-//! panicking callbacks, closing, `len` and `Delivery` counts, and
-//! `publish_shared` handing out one `Arc` without cloning `T`.
+//! panicking callbacks, closing, `len` and `Delivery` counts,
+//! `publish_shared` handing out one `Arc` without cloning `T`, and an
+//! `unsubscribe` racing a publish whose earlier callback unsubscribed
+//! itself.
 #![cfg(not(acqrel_loom))]
 
 #[path = "../../acqrel-core/tests/common/mod.rs"]

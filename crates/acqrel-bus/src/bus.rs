@@ -414,7 +414,10 @@ impl<T> Subscription<T> {
     /// called from a callback): after this returns, it is never called
     /// again, and whatever its last call did is visible to this thread.
     ///
-    /// Blocks the thread for as long as the publishes in progress take;
+    /// Blocks the thread for as long as the publishes in progress take (at
+    /// most two of them in a row on each publishing thread: it waits for
+    /// each parity of the bus's grace period in turn, and a publish that
+    /// starts during the first wait may be waited for by the second);
     /// callbacks should be short.
     ///
     /// From inside a callback of the same bus, while another thread is

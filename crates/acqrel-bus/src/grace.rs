@@ -22,39 +22,60 @@
 //!   `Snapshot::load`) and calls the callbacks in it. It **leaves** by
 //!   subtracting its one (`fetch_sub`, AcqRel).
 //! - An unsubscribe publishes a list without the callback (Release, inside
-//!   `Snapshot::update`), then [`Grace::synchronize`] flips the epoch bit
-//!   and sets `waiting` (one `fetch_xor`, AcqRel), and waits until the old
-//!   parity's count has drained (Acquire loads), not counting the publishes
-//!   this very thread is inside.
+//!   `Snapshot::update`), then [`Grace::synchronize`] runs two phases. The
+//!   first flips the epoch bit and sets `waiting` (one `fetch_xor`,
+//!   AcqRel) and waits until the parity it flipped away from has drained
+//!   (Acquire loads); the second flips the epoch bit back (`fetch_xor`,
+//!   AcqRel) and waits the same way for the other parity. Neither wait
+//!   counts the publishes this very thread is inside.
 //!
-//! Take a publish and an unsubscribe. If the publish's entry comes after the
-//! flip in the word's modification order, it reads the flip's value or a
-//! later one in its release sequence: the flip synchronizes with the entry,
-//! so the new list happens before the publish loads the list, and the
-//! publish loads that list (or a later one) and never sees the callback. If
-//! the entry comes before the flip, the flip reads the entry's value (or a
-//! later one): the entry is counted under the old parity, and the
-//! synchronizer waits until it leaves; the leave (Release) synchronizes with
-//! the load that sees the count drop (Acquire), so whatever the call did
-//! happens before `unsubscribe` returns. Each callback also has a
-//! `removed` flag, set (Relaxed) before the flip and loaded (Relaxed) before
-//! each call: a publish entering after the flip sees it set by the same
-//! happens-before edge, so the flag alone would also keep it from calling.
-//! The two are redundant on purpose (the flag also lets a publish already
-//! holding the old list skip a dropped subscriber sooner), which is why the
-//! mutants in `tests/loom_mutants.txt` target the grace word, which both
-//! depend on.
-
+//! Take a publish and an unsubscribe. If the publish's entry comes after
+//! the first flip in the word's modification order, it reads that flip's
+//! value or a later one in its release sequence (every later write to the
+//! word is a read-modify-write): the flip synchronizes with the entry, so
+//! the new list happens before the publish loads the list, and the publish
+//! loads that list (or a later one) and never sees the callback. If the
+//! entry comes before the first flip, it is counted under one of the two
+//! parities, and each flip reads the entry's value (or a later one): the
+//! phase that waits for that parity waits until it leaves; the leave
+//! (Release) synchronizes with the load that sees the count drop (Acquire),
+//! so whatever the call did happens before `unsubscribe` returns. Each
+//! callback also has a `removed` flag, set (Relaxed) before the flip and
+//! loaded (Relaxed) before each call: a publish entering after the flip
+//! sees it set by the same happens-before edge, so the flag alone would
+//! also keep it from calling. The two are redundant on purpose (the flag
+//! also lets a publish already holding the old list skip a dropped
+//! subscriber sooner), which is why the mutants in `tests/loom_mutants.txt`
+//! target the grace word, which both depend on.
+//!
+//! Why both parities: a publish entered before the first flip is not
+//! always under the parity in force when the synchronizer starts. A
+//! synchronizer running inside a publish leaves that publish out of its
+//! waits, so when it returns the publish is still counted, under whichever
+//! parity it entered with, and it may be the parity the next synchronizer
+//! flips *to*. One flip and one wait would then skip it, and a callback
+//! still running in it would outlive `unsubscribe` (issue 18, section 1).
+//! Waiting for each parity in turn covers every publish that entered
+//! before the first flip, whatever parity it is under, so the parity a
+//! publish enters with only decides which phase waits for it: what the
+//! flips buy is that the parity being waited for receives no new entries,
+//! so each wait ends.
+//!
 //! Synchronizers run one at a time (a turn, `synchronizing`, held
 //! throughout; one that runs inside a publish of the same bus only tries
 //! to take it, and returns without waiting if another has it, since that
-//! one may be waiting for the publish it is inside), so the parity a synchronizer waits for receives no new
-//! entries while it waits and drains in the time of the longest publish in
-//! progress. The wait sleeps on a condition variable. `waiting` is in the
-//! same word, so a leave learns from its own `fetch_sub` whether a
-//! synchronizer may be asleep; if so it takes the sleep lock before
-//! notifying, and the synchronizer checks the count under that lock: the
-//! wake cannot fall between its check and its sleep.
+//! one may be waiting for the publish it is inside), so the parity a
+//! synchronizer waits for receives no new entries while it waits and
+//! drains in the time of the longest publish in progress; an unsubscribe
+//! takes at most two such waits. A synchronizer inside a publish that has
+//! the turn waits in both phases for the other threads' publishes only,
+//! never for its own, so it cannot deadlock on itself. The waits sleep on
+//! a condition variable. `waiting` is in the same word (set by the first
+//! flip, left by the second, cleared after the second wait), so a leave
+//! learns from its own `fetch_sub` whether a synchronizer may be asleep;
+//! if so it takes the sleep lock before notifying, and the synchronizer
+//! checks the count under that lock: the wake cannot fall between its
+//! check and its sleep.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -78,8 +99,9 @@ loom::thread_local! {
 const EPOCH: u64 = 1 << 63;
 /// Set while a synchronizer waits.
 const WAITING: u64 = 1 << 62;
-/// What a synchronizer's flip toggles: the epoch, and `waiting` (clear
-/// before, since synchronizers run one at a time).
+/// What a synchronizer's first flip toggles: the epoch, and `waiting`
+/// (clear before, since synchronizers run one at a time). The second
+/// toggles only [`EPOCH`].
 const FLIP: u64 = EPOCH | WAITING;
 /// Bits per parity's count.
 const COUNT_BITS: u32 = 31;
@@ -168,10 +190,17 @@ impl Grace {
     /// but those this thread is inside. Callers take their callback off the
     /// list first.
     ///
+    /// Two phases, one per parity: each flips the epoch and waits for the
+    /// parity it left to drain. One phase is not enough: an earlier
+    /// synchronizer from inside a publish leaves that publish counted under
+    /// the parity it did not wait for, and the next one's single flip may
+    /// be the one back to it (see `# Orderings`).
+    ///
     /// From inside a publish of this bus, it waits only if no other
     /// synchronizer is running: that one may be waiting for the very
     /// publish this thread is inside, and waiting for it in turn would
     /// deadlock. Then it returns at once (see `Subscription::unsubscribe`).
+    #[cold]
     pub(crate) fn synchronize(&self) {
         let address = self.address();
         let inside_a_publish =
@@ -179,10 +208,27 @@ impl Grace {
         let Some(_turn) = self.take_turn(!inside_a_publish) else {
             return;
         };
+        // `waiting` is clear here: only a synchronizer sets it, and they
+        // run one at a time. The first flip sets it, the second leaves it.
+        self.drain(self.flip(FLIP), address);
+        self.drain(self.flip(EPOCH), address);
+        // Release: nothing to publish, but keeps later entries ordered after
+        // the waits; AcqRel for symmetry with the other read-modify-writes.
+        self.state.fetch_and(!WAITING, Ordering::AcqRel);
+    }
+
+    /// Toggles `bits` (the epoch, and maybe `waiting`) and returns the
+    /// parity in force before.
+    fn flip(&self, bits: u64) -> usize {
         // AcqRel: pairs with the entries' compare-and-swaps both ways (see
-        // `# Orderings`). `waiting` is clear here: only a synchronizer sets
-        // it, and they run one at a time.
-        let old = parity(self.state.fetch_xor(FLIP, Ordering::AcqRel));
+        // `# Orderings`).
+        parity(self.state.fetch_xor(bits, Ordering::AcqRel))
+    }
+
+    /// Waits until the count of `old`, the parity just flipped away from
+    /// (no publish enters under it before the next flip), is down to the
+    /// passes of this thread.
+    fn drain(&self, old: usize, address: usize) {
         let own = INSIDE.with(|inside| {
             inside
                 .borrow()
@@ -196,10 +242,6 @@ impl Grace {
         while count(self.state.load(Ordering::Acquire), old) > own {
             sleep = sync::wait(&self.drained, sleep);
         }
-        drop(sleep);
-        // Release: nothing to publish, but keeps later entries ordered after
-        // the wait; AcqRel for symmetry with the other read-modify-writes.
-        self.state.fetch_and(!WAITING, Ordering::AcqRel);
     }
 
     /// Makes this thread the one synchronizer: waits for the turn if

@@ -1,7 +1,9 @@
 //! `Bus`: per-subscriber order under subscriber churn, subscribing during a
 //! publish, "no call after `unsubscribe` returns" under racing publishers,
-//! panicking callbacks, closing, `len` and `Delivery` counts, and
-//! `publish_shared` handing out one `Arc` without cloning `T`.
+//! panicking callbacks, closing, `len` and `Delivery` counts,
+//! `publish_shared` handing out one `Arc` without cloning `T`, and an
+//! `unsubscribe` racing a publish whose earlier callback unsubscribed
+//! itself.
 #![cfg(not(acqrel_loom))]
 
 #[path = "../../acqrel-core/tests/common/mod.rs"]
@@ -14,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::task::{Context, Waker};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use acqrel_bus::{
     Bus, CallbackStats, Delivery, Event, Overflow, Receiver, RecvError, Subscription, TryRecvError,
@@ -752,4 +754,90 @@ fn a_callback_may_unsubscribe_itself_from_a_nested_call() {
     });
     assert_eq!(outer.join(), ((1, 0, 0), 0, 0));
     assert_eq!(log.get(), [0, 1]);
+}
+
+// ===== regressions =====
+
+/// How long the slow callback of the next test gives an `unsubscribe` that
+/// has already taken it off the list to return (too early). Only a bound on
+/// how long a broken `unsubscribe` may take to be caught: a correct one
+/// cannot return within it at all, so the test never fails on a slow
+/// machine, it only takes this long to pass.
+const TOO_EARLY: Duration = Duration::from_millis(250);
+
+/// Issue 18, section 1. A one-shot callback unsubscribes itself inside a
+/// publish (its wait rightly leaves out that publish, which stays counted
+/// under the epoch parity it entered with); the next callback in that
+/// publish is still running when another thread unsubscribes it. That
+/// `unsubscribe` must wait for the call; it used to flip the epoch back to
+/// the parity still holding the publish, wait only for the other one, and
+/// return at once.
+///
+/// The slow callback waits (a signal, not a guess) until the unsubscriber
+/// has taken it off the list, so is inside `unsubscribe`, and then gives it
+/// [`TOO_EARLY`] to report that it returned. No report may come: a correct
+/// `unsubscribe` does not return before this call does. A broken one
+/// returns within microseconds of the list update, so the test misses it
+/// only if that thread is kept off the CPU for all of [`TOO_EARLY`]. A
+/// deterministic probe of "the unsubscriber is asleep in its wait" would
+/// need a test hook in the grace period; this bounded wait needs none.
+#[test]
+fn unsubscribe_returned_while_the_callback_ran_after_a_one_shot_unsubscribed_itself() {
+    let bus: Bus<u64> = Bus::new();
+    let own = Arc::new(Mutex::new(None::<Subscription<u64>>));
+    let one_shot = {
+        let own = Arc::clone(&own);
+        bus.subscribe_fn(move |_| {
+            let mine = own.lock().expect("own lock").take();
+            if let Some(mine) = mine {
+                mine.unsubscribe();
+            }
+        })
+    };
+    *own.lock().expect("own lock") = Some(one_shot);
+    let (started_tx, started) = mpsc::channel();
+    let (returned_tx, returned) = mpsc::channel::<()>();
+    let (verdict_tx, verdict) = mpsc::channel();
+    let slow = {
+        // Taken by the call, so that no handle of the bus outlives it
+        // inside its own subscriber list.
+        let handle = Mutex::new(Some(bus.clone()));
+        let returned = Mutex::new(returned);
+        bus.subscribe_fn(move |_| {
+            let Some(bus) = handle.lock().expect("handle lock").take() else {
+                return;
+            };
+            started_tx.send(()).expect("the test waits for the start");
+            wait_until("the unsubscriber to take the callback off the list", || {
+                bus.is_empty()
+            });
+            let early = returned
+                .lock()
+                .expect("returned lock")
+                .recv_timeout(TOO_EARLY)
+                .is_ok();
+            verdict_tx
+                .send(early)
+                .expect("the test waits for the verdict");
+        })
+    };
+    let publisher = spawn(move || delivery(bus.publish(1)));
+    started
+        .recv_timeout(HANG_GUARD)
+        .expect("hang guard: the slow callback never started");
+    let unsubscriber = spawn(move || {
+        slow.unsubscribe();
+        // The callback, and the receiver in it, went with the subscription.
+        let _ = returned_tx.send(());
+    });
+    let early = verdict
+        .recv_timeout(HANG_GUARD)
+        .expect("hang guard: the slow callback never finished");
+    assert!(
+        !early,
+        "unsubscribe returned while the callback was still running"
+    );
+    unsubscriber.join();
+    assert_eq!(publisher.join(), (2, 0, 0));
+    assert!(own.lock().expect("own lock").is_none());
 }

@@ -1,7 +1,8 @@
 //! Loom models of callback subscribers against racing publishers: the
 //! "never called after `unsubscribe` returns" guarantee (and that the last
 //! call's effects are visible then), an unsubscribe from inside the
-//! callback itself, and list updates racing each other.
+//! callback itself (also while another thread unsubscribes a callback of
+//! the same publish), and list updates racing each other.
 //!
 //! Run with `RUSTFLAGS="--cfg acqrel_loom" LOOM_MAX_PREEMPTIONS=2
 //! cargo test --release -p acqrel-bus --test loom_callback`.
@@ -150,6 +151,46 @@ fn an_unsubscribe_inside_a_callback_never_deadlocks_with_another() {
         publisher.join().unwrap();
         assert!(slot.lock().unwrap().is_none());
         assert_eq!(bus.len(), 1, "only the remover is left");
+    });
+}
+
+/// A one-shot callback that unsubscribes itself inside a publish, and a
+/// second callback of the same publish that another thread unsubscribes:
+/// that `unsubscribe` waits for the second call too, though the one-shot's
+/// wait left the publish out (it is inside it) and so left it counted
+/// under the parity the one-shot flipped away from (issue 18, section 1:
+/// a single flip and wait returned early here).
+#[test]
+fn an_unsubscribe_waits_for_a_publish_whose_callback_unsubscribed_itself() {
+    loom::model(|| {
+        let bus = Bus::new();
+        let slot: Arc<Mutex<Option<Subscription<u32>>>> = Arc::new(Mutex::new(None));
+        let one_shot = {
+            let slot = Arc::clone(&slot);
+            bus.subscribe_fn(move |_| {
+                let own = slot.lock().unwrap().take();
+                if let Some(own) = own {
+                    own.unsubscribe();
+                }
+            })
+        };
+        *slot.lock().unwrap() = Some(one_shot);
+        let (sub, calls) = counting(&bus);
+        let publisher = {
+            let bus = bus.clone();
+            thread::spawn(move || bus.publish(1).delivered)
+        };
+        sub.unsubscribe();
+        // Relaxed: as in `no_call_after_unsubscribe_returns`.
+        let after = calls.load(Ordering::Relaxed);
+        let delivered = publisher.join().unwrap();
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            after,
+            "called after unsubscribe"
+        );
+        assert!(delivered <= 2);
+        assert!(slot.lock().unwrap().is_none());
     });
 }
 

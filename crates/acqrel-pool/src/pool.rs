@@ -3,9 +3,10 @@
 //!
 //! # Orderings
 //!
-//! * The job queue (`pool/queue.rs`) is a lock, tokio's `Semaphore` for
-//!   room and tokio's `Notify` for idle workers; its `# Protocol` says why
-//!   no job is lost and no wake-up missed.
+//! * The job queue (`pool/queue.rs`) is two locks, a job count and two
+//!   tokio `Notify`s (for idle workers and for submitters waiting for
+//!   room); its `# Protocol` says why no job is lost and no wake-up
+//!   missed, and `tests/loom_queue.rs` checks it.
 //! * The stages and the report hand-off (`pool/lifecycle.rs`) are an
 //!   `acqrel_core::StageGate` and `TryOnce`; loom-checked in
 //!   `tests/loom_lifecycle.rs`.
@@ -25,6 +26,13 @@ pub mod lifecycle;
 #[cfg(not(acqrel_loom))]
 #[allow(unreachable_pub)]
 mod lifecycle;
+// Public (hidden) under `--cfg acqrel_loom` for its model
+// (`tests/loom_queue.rs`); private in every other build.
+#[cfg(acqrel_loom)]
+#[doc(hidden)]
+pub mod queue;
+#[cfg(not(acqrel_loom))]
+#[allow(unreachable_pub)]
 mod queue;
 mod report;
 

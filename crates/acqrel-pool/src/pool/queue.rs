@@ -308,6 +308,32 @@ mod tests {
         assert_eq!(queued, [10, 11, 12]);
     }
 
+    /// A submit cancelled in the middle of its wait, just as the room made
+    /// by a take is passed to it: the room goes on to the next waiting
+    /// submitter (tokio's `Notified` hands it on when dropped), not lost.
+    /// On the paused clock, a lost room makes the timeout fire at once
+    /// instead of hanging.
+    #[tokio::test(start_paused = true)]
+    async fn a_submit_cancelled_as_room_is_passed_to_it_hands_the_room_on() {
+        let queue = std::sync::Arc::new(JobQueue::new(1));
+        assert!(queue.try_submit(0).is_ok());
+        let [first, second] = [1, 2].map(|job| {
+            let queue = std::sync::Arc::clone(&queue);
+            tokio::spawn(async move { queue.submit(job).await.is_ok() })
+        });
+        tokio::task::yield_now().await; // both wait, `first` the oldest
+        assert!(!first.is_finished() && !second.is_finished());
+        assert!(matches!(queue.take(), Taken::Job(0)));
+        // `first` is picked and woken, but cancelled before it runs.
+        first.abort();
+        assert!(first.await.unwrap_err().is_cancelled());
+        let queued = tokio::time::timeout(std::time::Duration::from_secs(1), second)
+            .await
+            .expect("the room passed to the cancelled submit was lost");
+        assert!(queued.unwrap());
+        assert_eq!(queue.take_queued(), [2]);
+    }
+
     #[tokio::test]
     async fn close_hands_back_the_jobs_of_waiting_submitters_and_ends_workers_after_the_drain() {
         let queue = std::sync::Arc::new(JobQueue::new(1));

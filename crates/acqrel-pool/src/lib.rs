@@ -59,9 +59,10 @@
 //! drop). The races that decide them (a child created while its parent is
 //! cancelled, two cancels with different causes, a cancellation seen before
 //! its cause, two shutdowns electing one leader, the report read before it
-//! is stored) are loom models in `tests/loom_shutdown.rs` and
-//! `tests/loom_lifecycle.rs`, with mutants that must fail them in
-//! `tests/loom_mutants.txt`.
+//! is stored, a wake-up of the job queue lost or a waiting submit dropped
+//! as room is passed to it) are loom models in `tests/loom_shutdown.rs`,
+//! `tests/loom_lifecycle.rs` and `tests/loom_queue.rs`, with mutants that
+//! must fail them in `tests/loom_mutants.txt`.
 //!
 //! # Example
 //!
@@ -105,6 +106,9 @@ pub use crate::group::{GROUP_DROPPED, GroupError, TaskGroup, TrySpawnError};
 #[cfg(acqrel_loom)]
 #[doc(hidden)]
 pub use crate::pool::lifecycle;
+#[cfg(acqrel_loom)]
+#[doc(hidden)]
+pub use crate::pool::queue;
 pub use crate::pool::{
     Builder, EndedBy, GRACE_OVER, POOL_DROPPED, PoolStage, PoolStats, ShutdownReport, SubmitError,
     TrySubmitError, WorkerPool,

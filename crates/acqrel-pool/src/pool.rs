@@ -3,9 +3,10 @@
 //!
 //! # Orderings
 //!
-//! * The job queue (`pool/queue.rs`) is a lock, tokio's `Semaphore` for
-//!   room and tokio's `Notify` for idle workers; its `# Protocol` says why
-//!   no job is lost and no wake-up missed.
+//! * The job queue (`pool/queue.rs`) is two locks, a job count and two
+//!   tokio `Notify`s (for idle workers and for submitters waiting for
+//!   room); its `# Protocol` says why no job is lost and no wake-up
+//!   missed, and `tests/loom_queue.rs` checks it.
 //! * The stages and the report hand-off (`pool/lifecycle.rs`) are an
 //!   `acqrel_core::StageGate` and `TryOnce`; loom-checked in
 //!   `tests/loom_lifecycle.rs`.
@@ -25,6 +26,13 @@ pub mod lifecycle;
 #[cfg(not(acqrel_loom))]
 #[allow(unreachable_pub)]
 mod lifecycle;
+// Public (hidden) under `--cfg acqrel_loom` for its model
+// (`tests/loom_queue.rs`); private in every other build.
+#[cfg(acqrel_loom)]
+#[doc(hidden)]
+pub mod queue;
+#[cfg(not(acqrel_loom))]
+#[allow(unreachable_pub)]
 mod queue;
 mod report;
 
@@ -184,11 +192,13 @@ pub struct PoolStats {
     pub queued: usize,
     /// Workers running a job.
     pub running: usize,
-    /// Jobs that returned while their `Shutdown` was not cancelled.
+    /// Jobs that returned with their `Shutdown` not yet cancelled (see
+    /// [`ShutdownReport::completed`]).
     pub completed: u64,
     /// Jobs that panicked.
     pub panicked: u64,
-    /// Jobs that returned after their `Shutdown` was cancelled.
+    /// Jobs that returned with their cancellation delivered (see
+    /// [`ShutdownReport::cancelled_while_running`]).
     pub cancelled_while_running: u64,
 }
 
@@ -622,7 +632,9 @@ impl<J> Shared<J> {
 
 /// How one job ended, for its worker's counts.
 enum Ran {
-    Returned,
+    /// `cancelled`: whether the job returned with its cancellation already
+    /// delivered to it (see [`ShutdownReport::cancelled_while_running`]).
+    Returned { cancelled: bool },
     /// In its call, a poll, or the drop of its future.
     Panicked,
     /// A blocking job whose call the runtime cancelled before it started
@@ -632,7 +644,7 @@ enum Ran {
 
 /// How a worker runs one job.
 trait Run<J>: Send + Sync + 'static {
-    fn run(&self, job: J, shutdown: Shutdown) -> impl Future<Output = Ran> + Send;
+    fn run(&self, job: J, shutdown: &Shutdown) -> impl Future<Output = Ran> + Send;
 }
 
 /// [`Builder::start`]'s handler.
@@ -644,9 +656,21 @@ where
     F: Fn(J, Shutdown) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    async fn run(&self, job: J, shutdown: Shutdown) -> Ran {
-        match catch_unwind(|| (self.0)(job, shutdown)).await {
-            Ok(()) => Ran::Returned,
+    async fn run(&self, job: J, shutdown: &Shutdown) -> Ran {
+        let mut call = std::pin::pin!(catch_unwind(|| (self.0)(job, shutdown.clone())));
+        // Read before each poll, so after the last one it says whether the
+        // cancel was delivered before the poll in which the job returned:
+        // read after it, a cancel landing between the job's return and the
+        // read (even one made by the job's own drop) counted a job that
+        // never saw it as cancelled.
+        let mut cancelled = false;
+        let outcome = std::future::poll_fn(|cx| {
+            cancelled = shutdown.is_cancelled();
+            call.as_mut().poll(cx)
+        })
+        .await;
+        match outcome {
+            Ok(()) => Ran::Returned { cancelled },
             Err(_panic) => Ran::Panicked,
         }
     }
@@ -660,13 +684,21 @@ where
     J: Send + 'static,
     F: Fn(J, Shutdown) + Send + Sync + 'static,
 {
-    async fn run(&self, job: J, shutdown: Shutdown) -> Ran {
+    async fn run(&self, job: J, shutdown: &Shutdown) -> Ran {
         let handler = Arc::clone(&self.0);
+        let shutdown = shutdown.clone();
         let call = move || {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(job, shutdown)))
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handler(job, shutdown.clone())
+            }));
+            // On the job's own thread, as soon as its call returns: a
+            // blocking job is one step, so this is the nearest look at what
+            // it could have seen (not after the worker task is scheduled
+            // again, which let a cancel made after the return count).
+            outcome.map(|()| shutdown.is_cancelled())
         };
         match tokio::task::spawn_blocking(call).await {
-            Ok(Ok(())) => Ran::Returned,
+            Ok(Ok(cancelled)) => Ran::Returned { cancelled },
             Ok(Err(_panic)) => Ran::Panicked,
             // The runtime is shutting down and cancelled the call before it
             // started; the runtime's end is ending this worker too.
@@ -685,10 +717,10 @@ async fn work<J, R: Run<J>>(shared: Arc<Shared<J>>, runner: Arc<R>, index: usize
     while let Some(job) = shared.queue.next().await {
         // Relaxed: see the module's `# Orderings`.
         slot.busy.store(true, Ordering::Relaxed);
-        let returned = runner.run(job, shutdown.clone()).await;
+        let returned = runner.run(job, &shutdown).await;
         let counter = match returned {
-            Ran::Returned if shutdown.is_cancelled() => &slot.cancelled_while_running,
-            Ran::Returned => &slot.completed,
+            Ran::Returned { cancelled: true } => &slot.cancelled_while_running,
+            Ran::Returned { cancelled: false } => &slot.completed,
             Ran::Panicked => &slot.panicked,
             Ran::NotStarted => &slot.not_started,
         };

@@ -10,6 +10,16 @@ pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 #[cfg(acqrel_loom)]
 pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+/// tokio's `Notify`; under loom, a stand-in with the same guarantees
+/// built on loom's mutex (`sync/notify.rs`).
+#[cfg(not(acqrel_loom))]
+pub(crate) use tokio::sync::Notify;
+
+#[cfg(acqrel_loom)]
+mod notify;
+#[cfg(acqrel_loom)]
+pub(crate) use self::notify::Notify;
+
 pub(crate) mod atomic {
     #[cfg(not(acqrel_loom))]
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

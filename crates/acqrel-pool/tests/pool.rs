@@ -352,6 +352,64 @@ async fn cancelling_the_parent_reaches_the_running_jobs() {
     );
 }
 
+/// Cancels its `Shutdown` when dropped.
+struct CancelOnDrop(Shutdown);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel("cancelled right after the job returned");
+    }
+}
+
+/// The bug: a job that returned just before a cancel was counted as
+/// `cancelled_while_running`, because its worker read `is_cancelled` after
+/// the return. Here the cancel lands in that gap deterministically: the
+/// job's future cancels the parent when it is dropped, which happens after
+/// it has returned and before the worker looks.
+#[tokio::test(start_paused = true)]
+async fn a_job_that_returned_just_before_a_cancel_was_counted_as_cancelled_while_running() {
+    let root = Shutdown::new();
+    let pool = WorkerPool::builder()
+        .workers(NonZeroUsize::MIN)
+        .shutdown(&root)
+        .start({
+            let root = root.clone();
+            move |(): (), _shutdown| {
+                let guard = CancelOnDrop(root.clone());
+                async move {
+                    let _guard = guard;
+                }
+            }
+        });
+    pool.submit(()).await.unwrap();
+    let report = pool.shutdown(GRACE).await;
+    // The cancel did land, and after the job had returned.
+    assert!(root.is_cancelled());
+    assert_eq!(counts(report), ((1, 0, 0, 0, 0), EndedBy::Drain));
+}
+
+/// The other side of the policy: a blocking job that returns because it
+/// saw its `Shutdown` cancelled is counted as cancelled while running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_job_that_returns_on_seeing_the_cancel_is_counted_cancelled_while_running() {
+    let root = Shutdown::new();
+    let (started, mut running) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let pool = WorkerPool::builder()
+        .workers(NonZeroUsize::MIN)
+        .shutdown(&root)
+        .start_blocking(move |(): (), shutdown: Shutdown| {
+            started.send(()).unwrap();
+            while !shutdown.is_cancelled() {
+                std::thread::yield_now();
+            }
+        });
+    pool.submit(()).await.unwrap();
+    running.recv().await.unwrap();
+    root.cancel("ctrl-c");
+    let report = pool.shutdown(GRACE).await;
+    assert_eq!(counts(report), ((0, 0, 0, 1, 0), EndedBy::Drain));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_jobs_run_on_blocking_threads_and_a_stuck_one_is_abandoned() {
     let (release, released) = std::sync::mpsc::channel::<()>();

@@ -44,6 +44,10 @@
 //!   A waiter woken and then dropped (a cancelled submit, an aborted
 //!   worker) hands its notification on (tokio's `Notified` does this on
 //!   drop). Close wakes every waiter of both sides.
+//!
+//!   Loom-checked in `tests/loom_queue.rs`: the `Notify`s come from the
+//!   `sync` shim, which under `--cfg acqrel_loom` is a stand-in with
+//!   tokio's guarantees built on loom's mutex (`src/sync/notify.rs`).
 //! * **Nothing user-visible under a lock**: jobs are only moved; jobs taken
 //!   out by [`take_queued`](JobQueue::take_queued) are dropped by the
 //!   caller.
@@ -52,13 +56,13 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::mem;
 
-use tokio::sync::Notify;
-
 use crate::pool::error::{SubmitError, TrySubmitError};
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::{self, Mutex};
+use crate::sync::{self, Mutex, Notify};
 
-pub(crate) struct JobQueue<J> {
+/// The bounded queue between a pool's submitters and its workers (see the
+/// module's `# Protocol`).
+pub struct JobQueue<J> {
     capacity: usize,
     /// Jobs in `inbox` and `outbox` together (see the `# Protocol`).
     len: AtomicUsize,
@@ -92,7 +96,8 @@ enum Taken<J> {
 }
 
 impl<J> JobQueue<J> {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// An open, empty queue holding at most `capacity` jobs.
+    pub fn new(capacity: usize) -> Self {
         JobQueue {
             capacity,
             len: AtomicUsize::new(0),
@@ -110,7 +115,7 @@ impl<J> JobQueue<J> {
     ///
     /// Cancel safe in this sense: the job is queued only when the future
     /// completes with `Ok`; dropped earlier, it drops the job with it.
-    pub(crate) async fn submit(&self, mut job: J) -> Result<(), SubmitError<J>> {
+    pub async fn submit(&self, mut job: J) -> Result<(), SubmitError<J>> {
         match self.offer(job) {
             Offered::Queued { .. } => return Ok(()),
             Offered::Closed(refused) => return Err(SubmitError(refused)),
@@ -137,7 +142,7 @@ impl<J> JobQueue<J> {
     }
 
     /// Queues `job` if there is room now.
-    pub(crate) fn try_submit(&self, job: J) -> Result<(), TrySubmitError<J>> {
+    pub fn try_submit(&self, job: J) -> Result<(), TrySubmitError<J>> {
         match self.offer(job) {
             Offered::Queued { .. } => Ok(()),
             Offered::Full(job) => Err(TrySubmitError::Full(job)),
@@ -178,7 +183,7 @@ impl<J> JobQueue<J> {
     /// drained.
     ///
     /// Cancel safe: a job is taken out only in the poll that returns it.
-    pub(crate) async fn next(&self) -> Option<J> {
+    pub async fn next(&self) -> Option<J> {
         loop {
             match self.take() {
                 Taken::Job(job) => return Some(job),
@@ -238,7 +243,7 @@ impl<J> JobQueue<J> {
 
     /// Takes every queued job out, oldest first; the caller drops them
     /// (after this returns, so with no lock held).
-    pub(crate) fn take_queued(&self) -> VecDeque<J> {
+    pub fn take_queued(&self) -> VecDeque<J> {
         let jobs = {
             let mut outbox = sync::lock(&self.outbox);
             let mut inbox = sync::lock(&self.inbox);
@@ -301,6 +306,32 @@ mod tests {
         let mut queued: Vec<_> = queue.take_queued().into_iter().collect();
         queued.sort_unstable();
         assert_eq!(queued, [10, 11, 12]);
+    }
+
+    /// A submit cancelled in the middle of its wait, just as the room made
+    /// by a take is passed to it: the room goes on to the next waiting
+    /// submitter (tokio's `Notified` hands it on when dropped), not lost.
+    /// On the paused clock, a lost room makes the timeout fire at once
+    /// instead of hanging.
+    #[tokio::test(start_paused = true)]
+    async fn a_submit_cancelled_as_room_is_passed_to_it_hands_the_room_on() {
+        let queue = std::sync::Arc::new(JobQueue::new(1));
+        assert!(queue.try_submit(0).is_ok());
+        let [first, second] = [1, 2].map(|job| {
+            let queue = std::sync::Arc::clone(&queue);
+            tokio::spawn(async move { queue.submit(job).await.is_ok() })
+        });
+        tokio::task::yield_now().await; // both wait, `first` the oldest
+        assert!(!first.is_finished() && !second.is_finished());
+        assert!(matches!(queue.take(), Taken::Job(0)));
+        // `first` is picked and woken, but cancelled before it runs.
+        first.abort();
+        assert!(first.await.unwrap_err().is_cancelled());
+        let queued = tokio::time::timeout(std::time::Duration::from_secs(1), second)
+            .await
+            .expect("the room passed to the cancelled submit was lost");
+        assert!(queued.unwrap());
+        assert_eq!(queue.take_queued(), [2]);
     }
 
     #[tokio::test]

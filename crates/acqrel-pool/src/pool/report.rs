@@ -51,14 +51,34 @@ pub enum EndedBy {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ShutdownReport {
-    /// Jobs that returned while their `Shutdown` was not cancelled.
+    /// Jobs that returned before their `Shutdown` was cancelled: an async
+    /// job whose last poll (the one that returned) began before the
+    /// cancellation was visible, a blocking job whose call returned before
+    /// it. A job that returns just before a cancel is counted here, even
+    /// if the cancel lands before its worker has looked (see
+    /// [`cancelled_while_running`](Self::cancelled_while_running)).
     pub completed: u64,
     /// Jobs that panicked (caught; the worker went on with the next job).
     pub panicked: u64,
     /// Jobs still queued when the grace period ran out: dropped unstarted
     /// (not handed back: see [`WorkerPool::shutdown`](crate::WorkerPool::shutdown)).
     pub cancelled_before_start: u64,
-    /// Jobs that returned after their `Shutdown` was cancelled.
+    /// Jobs that returned with their cancellation delivered: counted by
+    /// what the job could have seen, not by when its worker looked.
+    ///
+    /// * An **async** job is counted here when its `Shutdown` was already
+    ///   cancelled as the poll in which it returned began: it was woken or
+    ///   polled with the cancellation in force (a job that returns from
+    ///   `shutdown.cancelled().await` always is). A cancel that lands
+    ///   during that last poll is not counted as delivered, so a job that
+    ///   reads [`Shutdown::is_cancelled`](crate::Shutdown::is_cancelled)
+    ///   mid-poll and returns at once is counted in
+    ///   [`completed`](Self::completed) when the cancel came during that
+    ///   very poll; the pool cannot tell that job from one that returned
+    ///   without looking, and counts it by the state the poll began with.
+    /// * A **blocking** job is one call: it is counted here when its
+    ///   `Shutdown` is cancelled as the call returns, read on its own
+    ///   thread right after the return.
     pub cancelled_while_running: u64,
     /// Jobs still running after the cancel period: aborted (their future
     /// dropped at its next await; a blocking job's thread is abandoned and

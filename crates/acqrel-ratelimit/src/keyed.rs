@@ -86,7 +86,7 @@
 //!
 //! The map comes from the `sync` shim: DashMap, or under
 //! `--cfg acqrel_loom` a stand-in of two `HashMap` shards behind loom
-//! mutexes, so that the models in `tests/loom_keyed.rs` see the shard locks
+//! read-write locks, so that the models in `tests/loom_keyed.rs` see the shard locks
 //! this protocol leans on.
 //!
 //! # Memory

@@ -54,34 +54,36 @@ pub(crate) mod map {
         use std::collections::HashMap;
         use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash};
         use std::ops::Deref;
+        use std::sync::PoisonError;
 
-        use super::super::{Mutex, MutexGuard, lock};
+        use loom::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
         /// Two shards, so that two keys can live under different locks
         /// (as in DashMap) and nothing but the protocol orders them.
         const SHARDS: usize = 2;
 
-        /// A `HashMap` per shard, each behind a loom `Mutex` (DashMap's
-        /// read lock for `get` is a plain lock here: one more ordering a
-        /// model sees, between two reads, which the protocol never needs).
+        /// A `HashMap` per shard, each behind a loom `RwLock`, taken as
+        /// DashMap takes its shard locks: read for `get`, so that checks
+        /// of one key race their compare-and-swaps, write for `entry` and
+        /// `retain`.
         pub(crate) struct Map<K, V> {
-            shards: [Mutex<HashMap<K, V>>; SHARDS],
+            shards: [RwLock<HashMap<K, V>>; SHARDS],
         }
 
         impl<K: Hash + Eq, V> Map<K, V> {
             pub(crate) fn new() -> Self {
                 Map {
-                    shards: [(); SHARDS].map(|()| Mutex::new(HashMap::new())),
+                    shards: [(); SHARDS].map(|()| RwLock::new(HashMap::new())),
                 }
             }
 
-            /// The locked shard `key` lives in; a fixed hash, so every
-            /// execution of a model puts each key in the same shard.
-            fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> MutexGuard<'_, HashMap<K, V>> {
+            /// The shard `key` lives in; a fixed hash, so every execution
+            /// of a model puts each key in the same shard.
+            fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<HashMap<K, V>> {
                 let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
-                // The shard count divides any u64's range evenly enough.
+                // Truncation is harmless: any bits pick a shard.
                 #[allow(clippy::cast_possible_truncation)]
-                lock(&self.shards[hash as usize % SHARDS])
+                &self.shards[hash as usize % SHARDS]
             }
 
             pub(crate) fn get<'a, Q>(&'a self, key: &'a Q) -> Option<Ref<'a, K, V, Q>>
@@ -89,12 +91,18 @@ pub(crate) mod map {
                 K: Borrow<Q>,
                 Q: Hash + Eq + ?Sized,
             {
-                let guard = self.shard(key);
+                let guard = self
+                    .shard(key)
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner);
                 guard.contains_key(key).then_some(Ref { guard, key })
             }
 
             pub(crate) fn entry(&self, key: K) -> Entry<'_, K, V> {
-                let guard = self.shard(&key);
+                let guard = self
+                    .shard(&key)
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner);
                 if guard.contains_key(&key) {
                     Entry::Occupied(OccupiedEntry { guard, key })
                 } else {
@@ -102,17 +110,18 @@ pub(crate) mod map {
                 }
             }
 
-            /// Visits the shards in turn, each under its lock.
+            /// Visits the shards in turn, each under its write lock.
             pub(crate) fn retain(&self, mut f: impl FnMut(&K, &mut V) -> bool) {
                 for shard in &self.shards {
-                    lock(shard).retain(|key, value| f(key, value));
+                    let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
+                    shard.retain(|key, value| f(key, value));
                 }
             }
         }
 
-        /// A value found by [`Map::get`], its shard locked.
+        /// A value found by [`Map::get`], its shard read-locked.
         pub(crate) struct Ref<'a, K, V, Q: ?Sized> {
-            guard: MutexGuard<'a, HashMap<K, V>>,
+            guard: RwLockReadGuard<'a, HashMap<K, V>>,
             key: &'a Q,
         }
 
@@ -130,7 +139,7 @@ pub(crate) mod map {
         }
 
         pub(crate) struct OccupiedEntry<'a, K, V> {
-            guard: MutexGuard<'a, HashMap<K, V>>,
+            guard: RwLockWriteGuard<'a, HashMap<K, V>>,
             key: K,
         }
 
@@ -141,7 +150,7 @@ pub(crate) mod map {
         }
 
         pub(crate) struct VacantEntry<'a, K, V> {
-            guard: MutexGuard<'a, HashMap<K, V>>,
+            guard: RwLockWriteGuard<'a, HashMap<K, V>>,
             key: K,
         }
 

@@ -1,6 +1,6 @@
 //! Loom models of `KeyedRateLimiter` (`src/keyed.rs`), on the `sync`
 //! shim's stand-in for DashMap (two shards, each a `HashMap` behind a loom
-//! `Mutex`), so the shard locks that order a bucket's insertion, checks and
+//! `RwLock`), so the shard locks that order a bucket's insertion, checks and
 //! eviction are seen: a new key that finds the limiter full sees every held
 //! bucket's `next_idle` contribution (the reservation's Release/Acquire
 //! pair) and so evicts an idle bucket instead of refusing the key; an
@@ -19,8 +19,8 @@
 //! Mutation check (`tests/loom_mutants.txt`): dropping the Release half of
 //! the reservation, or the Acquire of a failed one, makes
 //! `a_new_key_at_the_cap_evicts_an_idle_bucket_it_raced` fail; evicting busy
-//! buckets makes `an_eviction_racing_checks_never_admits_more_than_the_quota`
-//! fail; starting a new bucket from zero instead of `swept_at` makes
+//! buckets, or a bucket's compare-and-swap turned into a plain swap, makes
+//! `an_eviction_racing_checks_never_admits_more_than_the_quota` fail; starting a new bucket from zero instead of `swept_at` makes
 //! `a_check_older_than_the_sweep_that_evicted_its_key_is_still_denied` fail.
 #![cfg(acqrel_loom)]
 
@@ -118,13 +118,16 @@ fn a_new_key_at_the_cap_evicts_an_idle_bucket_it_raced() {
 }
 
 /// The key's bucket starts empty (two cells taken at reading 0, TAT 20).
-/// C checks twice at reading 10, one cell available; S, at reading 20,
-/// sweeps (the bucket is idle for S unless C took a cell first) and checks
-/// twice. One bucket over the window 0..=20 gives back two cells, so at
-/// most two of the four checks are admitted, whether S's sweep evicted the
-/// bucket and a new one was made, or not; and the key ends with one
-/// bucket. Evicting a busy bucket hands S a bucket fuller than the one it
-/// replaced: three admitted.
+/// C checks twice at reading 10, one cell available; D checks once at
+/// reading 20, racing C's compare-and-swap on the bucket (both hold the
+/// shard's read lock); S, at reading 20, sweeps (the bucket is idle for S
+/// unless a check took a cell first) and checks twice. One bucket over the
+/// window 0..=20 gives back two cells, so at most two of the five checks
+/// are admitted, whether S's sweep evicted the bucket and a new one was
+/// made, or not; and the key ends with one bucket. Evicting a busy bucket
+/// hands S a bucket fuller than the one it replaced, and a check that
+/// overwrites the TAT (no compare-and-swap) loses the other's cell: three
+/// admitted, either way.
 #[test]
 fn an_eviction_racing_checks_never_admits_more_than_the_quota() {
     loom::model(|| {
@@ -137,14 +140,20 @@ fn an_eviction_racing_checks_never_admits_more_than_the_quota() {
                 [limiter.check(&1), limiter.check(&1)]
             })
         };
+        let d = {
+            let limiter = limiter.clone();
+            thread::spawn(move || {
+                at(20);
+                limiter.check(&1)
+            })
+        };
         at(20);
         limiter.retain_recent();
-        let mut admitted = [limiter.check(&1), limiter.check(&1)]
-            .iter()
-            .filter(|r| r.is_ok())
-            .count();
-        admitted += c.join().unwrap().iter().filter(|r| r.is_ok()).count();
-        assert!((1..=2).contains(&admitted), "{admitted} admitted");
+        let mut results = vec![limiter.check(&1), limiter.check(&1)];
+        results.extend(c.join().unwrap());
+        results.push(d.join().unwrap());
+        let admitted = results.iter().filter(|r| r.is_ok()).count();
+        assert!((1..=2).contains(&admitted), "{results:?}");
         assert_eq!(limiter.len(), 1);
     });
 }

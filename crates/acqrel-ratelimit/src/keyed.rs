@@ -1,6 +1,8 @@
 //! [`KeyedRateLimiter`]: one GCRA bucket per key in a [`DashMap`], with
 //! memory bounded by construction.
 //!
+//! [`DashMap`]: dashmap::DashMap
+//!
 //! # Design
 //!
 //! Each key has a bucket: one `AtomicU64` holding the key's TAT (see
@@ -82,6 +84,11 @@
 //! of the protocol never calls user code with a lock held. The clock is
 //! always read before any lock is taken.
 //!
+//! The map comes from the `sync` shim: DashMap, or under
+//! `--cfg acqrel_loom` a stand-in of two `HashMap` shards behind loom
+//! read-write locks, so that the models in `tests/loom_keyed.rs` see the shard locks
+//! this protocol leans on.
+//!
 //! # Memory
 //!
 //! At most `max_keys` buckets exist at any time, each a key and an
@@ -101,13 +108,12 @@ use std::num::NonZeroUsize;
 use std::sync::TryLockError;
 
 use acqrel_core::{Clock, MonotonicClock};
-use dashmap::DashMap;
-use dashmap::mapref::entry::Entry;
 
 use crate::error::{KeyedNegative, NotUntil};
 use crate::gcra::{self, Params, TIME_MAX};
 use crate::quota::Quota;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::map::{Entry, Map};
 use crate::sync::{self, Mutex, MutexGuard};
 
 /// `max_keys` when the builder is not told otherwise.
@@ -247,7 +253,8 @@ impl Drop for SweepEnd<'_> {
 // ===== KeyedRateLimiter =====
 
 /// Per-key rate limiting with bounded memory: one GCRA bucket per key in a
-/// [`DashMap`], each bucket one `AtomicU64`, all sharing one [`Quota`].
+/// [`DashMap`](dashmap::DashMap), each bucket one `AtomicU64`, all sharing
+/// one [`Quota`].
 ///
 /// Replaces Go's `map[key]*rate.Limiter` behind a mutex with a janitor
 /// goroutine, and the keyed limiters whose state grows with every key ever
@@ -290,7 +297,7 @@ impl Drop for SweepEnd<'_> {
 /// assert!(limiter.is_empty());
 /// ```
 pub struct KeyedRateLimiter<K, C = MonotonicClock> {
-    map: DashMap<K, Bucket>,
+    map: Map<K, Bucket>,
     quota: Quota,
     params: Params,
     max_keys: NonZeroUsize,
@@ -828,7 +835,7 @@ impl<K: Hash + Eq, C: Clock> KeyedRateLimiterBuilder<K, C> {
     /// See [`KeyedRateLimiterBuilder`].
     pub fn build(self) -> KeyedRateLimiter<K, C> {
         KeyedRateLimiter {
-            map: DashMap::new(),
+            map: Map::new(),
             quota: self.quota,
             params: self.quota.params(),
             max_keys: self.max_keys,

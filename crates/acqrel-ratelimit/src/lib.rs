@@ -13,7 +13,7 @@
 //! | Go idiom | Type | Release | Acquire |
 //! |---|---|---|---|
 //! | token bucket packed in a `uint64` + CAS; `rate.Limiter` | [`RateLimiter`] | `set_quota`'s CAS (publishes the quota slot it names) | every `check` loading the state |
-//! | `map[key]*rate.Limiter` with a janitor goroutine | [`KeyedRateLimiter`] | a sweep releasing the slots it freed (buckets: Relaxed CAS, published by DashMap's shard locks) | a new key reserving a slot (the evicted bucket is gone first) |
+//! | `map[key]*rate.Limiter` with a janitor goroutine | [`KeyedRateLimiter`] | a sweep releasing the slots it freed; a new key's reservation (its bound on the earliest idle time) (buckets: Relaxed CAS, published by DashMap's shard locks) | a new key reserving a slot (the evicted bucket is gone first), or finding none free (it sees every held bucket's bound) |
 //! | "log at most once a second, say how many were dropped" | [`Throttle`], [`throttled!`] | — (permission only; Relaxed CAS and counters) | — |
 //!
 //! Admission itself publishes nothing: it is decided by the atomicity of the

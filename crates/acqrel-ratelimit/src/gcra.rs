@@ -6,7 +6,7 @@
 //! ```text
 //!  63      60 59                                                 0
 //! +----------+----------------------------------------------------+
-//! |  epoch   |  TAT: theoretical arrival time, in units of 2^shift ns |
+//! |  epoch   |  TAT: theoretical arrival time, in 2^shift ns units |
 //! +----------+----------------------------------------------------+
 //! ```
 //!

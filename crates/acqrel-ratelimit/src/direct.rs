@@ -61,7 +61,6 @@ struct Slot {
     /// The quota number held, or [`WRITING`].
     seq: AtomicU64,
     t: AtomicU64,
-    tau: AtomicU64,
     burst: AtomicU64,
 }
 
@@ -70,7 +69,6 @@ impl Slot {
         Slot {
             seq: AtomicU64::new(seq),
             t: AtomicU64::new(p.t),
-            tau: AtomicU64::new(p.tau),
             burst: AtomicU64::new(u64::from(p.burst)),
         }
     }
@@ -86,7 +84,6 @@ impl Slot {
         fence(Ordering::Release);
         // Relaxed: published by the Release store of `seq` below.
         self.t.store(p.t, Ordering::Relaxed);
-        self.tau.store(p.tau, Ordering::Relaxed);
         self.burst.store(u64::from(p.burst), Ordering::Relaxed);
         // Release: pairs with the Acquire load of `seq` in `read`; a reader
         // that sees `seq` sees the parameters above.
@@ -101,17 +98,15 @@ impl Slot {
         let before = self.seq.load(Ordering::Acquire);
         // Relaxed: validated by the sequence check below.
         let t = self.t.load(Ordering::Relaxed);
-        let tau = self.tau.load(Ordering::Relaxed);
         let burst = self.burst.load(Ordering::Relaxed);
         // Acquire fence: pairs with the Release fence in `write` (see there).
         fence(Ordering::Acquire);
         // Relaxed: ordered after the loads above by the fence.
         let after = self.seq.load(Ordering::Relaxed);
-        (before == after && before != WRITING && before & EPOCH_MASK == epoch_tag).then(|| Params {
-            t,
-            tau,
-            burst: u32::try_from(burst).unwrap_or(u32::MAX),
-        })
+        // The tolerance and the unit follow from these two (a multiply and
+        // a leading-zeros count): see `gcra::Params`.
+        (before == after && before != WRITING && before & EPOCH_MASK == epoch_tag)
+            .then(|| Params::new(t, u32::try_from(burst).unwrap_or(u32::MAX)))
     }
 }
 
@@ -136,7 +131,8 @@ struct Current {
 /// Replaces the guide's token bucket packed into a `uint64` and updated by
 /// CAS (whose 32-bit nanosecond offset wraps after 4.3 s), and the mutex
 /// that Go's `x/time/rate.Limiter` takes on every call. The state is a
-/// theoretical arrival time in nanoseconds (60 bits: 36 years of uptime)
+/// theoretical arrival time (60 bits of nanoseconds, or of a coarser unit
+/// for burst tolerances past 9 years; see `gcra.rs`: 18 years of uptime)
 /// tagged with the quota it was computed with. There is no release/acquire
 /// pair to publish data: admission is decided by the compare-and-swap
 /// alone, and the quota slots use a seqlock (see the module source).
@@ -214,11 +210,10 @@ impl<C: Clock> RateLimiter<C> {
     }
 
     /// The clock reading `reading` as the state counts time: nanoseconds
-    /// since `origin`, saturated to what the state holds (a reading before
-    /// `origin` counts as `origin`).
+    /// since `origin` (a reading before `origin` counts as `origin`).
     #[inline]
     fn since_origin(&self, reading: u64) -> u64 {
-        gcra::clamp_now(reading.saturating_sub(self.origin))
+        reading.saturating_sub(self.origin)
     }
 
     /// A denial, at the clock reading `reading`, of a request admissible

@@ -39,9 +39,10 @@ impl NotUntil {
     /// The clock reading from which the request would be allowed (if nothing
     /// else is admitted meanwhile).
     ///
-    /// A limiter that has run out of time to count (2⁶⁰ ns, 36 years after
-    /// it was made) fails closed and names `u64::MAX` nanoseconds (584
-    /// years): never.
+    /// A limiter that has run out of time to count (never in its first 18
+    /// years) fails closed and names `u64::MAX` nanoseconds (584 years):
+    /// never. So does a wait longer than that (all of a burst of
+    /// `u32::MAX` cells of a year each).
     ///
     /// # Examples
     ///

@@ -178,7 +178,8 @@ pub enum CapPolicy {
 
 /// One key's GCRA state (see the module's `# Orderings`).
 struct Bucket {
-    /// The TAT, in ns from the limiter's origin; at most `TIME_MAX`.
+    /// The TAT, from the limiter's origin in the quota's unit (`gcra.rs`);
+    /// at most `TIME_MAX`.
     tat: AtomicU64,
 }
 
@@ -208,8 +209,8 @@ impl Bucket {
 /// One reading of a keyed limiter's clock.
 #[derive(Clone, Copy)]
 struct Now {
-    /// Nanoseconds since `origin`, saturated to what a TAT holds (a reading
-    /// before `origin` counts as `origin`): the time decisions use.
+    /// Nanoseconds since `origin` (a reading before `origin` counts as
+    /// `origin`): the time decisions use.
     ns: u64,
     /// The clock's own reading, which a denial's wait counts from.
     reading: u64,
@@ -653,6 +654,8 @@ impl<K: Hash + Eq, C: Clock> KeyedRateLimiter<K, C> {
     /// Evicts the buckets idle at `now`, unless `next_idle` says there are
     /// none. `_sweeper` is the `sweeper` lock, held throughout.
     fn sweep(&self, now: u64, _sweeper: MutexGuard<'_, ()>) -> usize {
+        // From here on `now` is a TAT (in the state's unit; see `gcra.rs`).
+        let now = gcra::full_at(&self.params, now);
         // Relaxed: read under `sweeper`; see `# Orderings`.
         if now < self.next_idle.load(Ordering::Relaxed) {
             return 0;
@@ -692,7 +695,7 @@ impl<K: Hash + Eq, C: Clock> KeyedRateLimiter<K, C> {
     fn now(&self) -> Now {
         let reading = self.clock.now_nanos();
         Now {
-            ns: gcra::clamp_now(reading.saturating_sub(self.origin)),
+            ns: reading.saturating_sub(self.origin),
             reading,
         }
     }

@@ -7,7 +7,8 @@
 //! 4.3 seconds, so an idle limiter can come back with a bucket it computes
 //! as empty (or full) for no reason. Go's `x/time/rate` is correct but takes
 //! a mutex on every call. Here the state is a 60-bit theoretical arrival
-//! time in nanoseconds (36 years of uptime) with a 4-bit quota tag, and
+//! time (in nanoseconds, or a coarser power of two for burst tolerances
+//! past 9 years; at least 18 years of uptime) with a 4-bit quota tag, and
 //! every decision is one load and, when admitted, one CAS.
 //!
 //! | Go idiom | Type | Release | Acquire |
@@ -37,7 +38,11 @@
 //!   `governor` in `docs/patterns/rate-limit.md`.
 //! - Asking for more cells than the burst is a distinct error, never a
 //!   wait for ever.
-//! - 2⁶⁰ ns (36 years) after the limiter was made, it fails closed.
+//! - Every quota [`Quota`] can express, up to a 36-year interval with a
+//!   burst of `u32::MAX`, follows GCRA (in `u128` arithmetic; see
+//!   `docs/patterns/rate-limit.md` for the unit of the largest ones).
+//! - When its TAT would pass 2⁶⁰ units (never in its first 2⁵⁹ units, 18
+//!   years at 1 ns), the limiter fails closed.
 //!
 //! # Example
 //!

@@ -87,7 +87,9 @@ impl Quota {
 
     /// One cell every `period`, with a burst of one; `None` if `period` is
     /// zero (no rate) or longer than 2⁶⁰ ns (about 36 years: the longest
-    /// time the limiter's state holds).
+    /// interval the limiter counts). Any burst then follows GCRA, even a
+    /// burst tolerance of centuries (see `docs/patterns/rate-limit.md` for
+    /// the unit the largest tolerances are counted in).
     ///
     /// # Examples
     ///

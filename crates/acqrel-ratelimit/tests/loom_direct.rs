@@ -67,9 +67,11 @@ fn racing_checks_admit_exactly_the_burst() {
 /// runs under, it is admitted, and the bucket ends empty under Q2.
 ///
 /// A torn read is denied instead: the check holds the epoch-0 state (TAT
-/// 10); with Q0's interval and Q2's tolerance (10, 9) it computes TAT 20,
-/// more than 9 ahead, so "wait 11"; with Q2's whole parameters on that
-/// state (3, 9), "wait 4". A torn read that admits is harmless: its
+/// 10); a slot holds an interval and a burst (the tolerance is their
+/// product), so with Q2's interval and Q0's burst (3, tolerance 6) it
+/// computes TAT 13, more than 6 ahead, so "wait 7"; with Q0's interval and
+/// Q1's burst (10, tolerance 10), "wait 10"; with Q2's whole parameters on
+/// that state (3, tolerance 9), "wait 4". A torn read that admits is harmless: its
 /// compare-and-swap expects the epoch-0 state, which is gone, so it decides
 /// again.
 #[test]

@@ -144,6 +144,34 @@ pub(crate) fn full_at(p: &Params, now: u64) -> u64 {
 /// to commit, or `Err(earliest)`, the time (ns) at which they would be.
 #[inline]
 pub(crate) fn admit(p: &Params, tat: u64, now: u64, n: u32) -> Result<u64, u64> {
+    // 1 ns units (every quota with `tau` within 2⁵⁸ ns): the same decision
+    // in `u64`, which the check path measured 2–3 ns faster than the `u128`
+    // one. `t × n <= tau <= 2⁵⁸` for `n <= burst`; a sum past `u64` (a
+    // clock reading near its end) takes the wide path.
+    if p.shift == 0 {
+        let sum =
+            p.t.checked_mul(u64::from(n))
+                .and_then(|cost| tat.max(now).checked_add(cost));
+        if let Some(new_tat) = sum {
+            return if new_tat > TIME_MAX {
+                // Past the end of the state's time, as below.
+                Err(NEVER)
+            } else if u128::from(new_tat - now) <= p.tau {
+                Ok(new_tat)
+            } else {
+                // `tau < new_tat - now`, so this is below `new_tat`; `tau`
+                // is within 2⁵⁸ at 1 ns units, so the cast is exact.
+                Err(new_tat - p.tau as u64)
+            };
+        }
+    }
+    admit_wide(p, tat, now, n)
+}
+
+/// [`admit`] for every quota, in `u128` nanoseconds: the path of the rare
+/// quotas whose tolerance passes 2⁵⁸ ns.
+#[cold]
+fn admit_wide(p: &Params, tat: u64, now: u64, n: u32) -> Result<u64, u64> {
     let now = u128::from(now);
     let new_tat = p.tat_ns(tat).max(now) + u128::from(p.t) * u128::from(n);
     let Some(stored) = p.stored(new_tat) else {
@@ -277,6 +305,32 @@ mod tests {
         let p = Params::new(TIME_MAX, u32::MAX);
         assert!(p.tau <= TAU_UNITS_MAX << p.shift);
         assert_eq!(Params::new(0, 1).t, 1);
+    }
+
+    #[test]
+    fn the_narrow_admission_decides_as_the_wide_one() {
+        let edges = |max: u64| [0, 1, 2, max / 3, max / 2, max - 1, max];
+        for (t, burst) in [
+            (1, 1),
+            (1, u32::MAX),
+            (7, 3),
+            (1 << 26, 1 << 31),
+            (1 << 27, 1 << 31),
+        ] {
+            let p = Params::new(t, burst);
+            assert_eq!(p.shift, 0);
+            for tat in edges(TIME_MAX) {
+                for now in edges(TIME_MAX).into_iter().chain(edges(u64::MAX)) {
+                    for n in [1, 2, burst / 2, burst].into_iter().filter(|&n| n >= 1) {
+                        assert_eq!(
+                            admit(&p, tat, now, n),
+                            admit_wide(&p, tat, now, n),
+                            "t {t}, burst {burst}, tat {tat}, now {now}, n {n}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -91,10 +91,18 @@ impl Params {
     #[inline]
     pub(crate) fn new(t: u64, burst: u32) -> Self {
         let t = t.clamp(1, TIME_MAX);
-        let tau = u128::from(t) * u128::from(burst);
-        // `tau <= TAU_UNITS_MAX << shift`, with `shift` as small as can be.
-        let excess = u64::try_from(tau.saturating_sub(1) / TAU_UNITS_MAX).unwrap_or(u64::MAX);
-        let shift = u64::BITS - excess.leading_zeros();
+        // Every check reads the parameters: the common case in `u64`.
+        let (tau, shift) = match t.checked_mul(u64::from(burst)) {
+            Some(tau) if u128::from(tau) <= TAU_UNITS_MAX => (u128::from(tau), 0),
+            _ => {
+                let tau = u128::from(t) * u128::from(burst);
+                // `tau <= TAU_UNITS_MAX << shift`, with `shift` as small as
+                // can be.
+                let excess =
+                    u64::try_from(tau.saturating_sub(1) / TAU_UNITS_MAX).unwrap_or(u64::MAX);
+                (tau, u64::BITS - excess.leading_zeros())
+            }
+        };
         Params {
             t,
             tau,

@@ -14,6 +14,21 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 
+/// A callback that, on its first call, unsubscribes the subscription left
+/// in `slot` (its own, for a one-shot callback) from inside the publish.
+fn unsubscribing(
+    bus: &Bus<u32>,
+    slot: &Arc<Mutex<Option<Subscription<u32>>>>,
+) -> Subscription<u32> {
+    let slot = Arc::clone(slot);
+    bus.subscribe_fn(move |_| {
+        let target = slot.lock().unwrap().take();
+        if let Some(target) = target {
+            target.unsubscribe();
+        }
+    })
+}
+
 /// A subscriber counting its calls.
 fn counting(bus: &Bus<u32>) -> (Subscription<u32>, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
@@ -131,15 +146,7 @@ fn an_unsubscribe_inside_a_callback_never_deadlocks_with_another() {
         let bus = Bus::new();
         let (target, _) = counting(&bus);
         let slot = Arc::new(Mutex::new(Some(target)));
-        let _remover = {
-            let slot = Arc::clone(&slot);
-            bus.subscribe_fn(move |_| {
-                let target = slot.lock().unwrap().take();
-                if let Some(target) = target {
-                    target.unsubscribe();
-                }
-            })
-        };
+        let _remover = unsubscribing(&bus, &slot);
         let (other, _) = counting(&bus);
         let publisher = {
             let bus = bus.clone();
@@ -165,15 +172,7 @@ fn an_unsubscribe_waits_for_a_publish_whose_callback_unsubscribed_itself() {
     loom::model(|| {
         let bus = Bus::new();
         let slot: Arc<Mutex<Option<Subscription<u32>>>> = Arc::new(Mutex::new(None));
-        let one_shot = {
-            let slot = Arc::clone(&slot);
-            bus.subscribe_fn(move |_| {
-                let own = slot.lock().unwrap().take();
-                if let Some(own) = own {
-                    own.unsubscribe();
-                }
-            })
-        };
+        let one_shot = unsubscribing(&bus, &slot);
         *slot.lock().unwrap() = Some(one_shot);
         let (sub, calls) = counting(&bus);
         let publisher = {

@@ -220,7 +220,7 @@ impl<C: Clock> RateLimiter<C> {
     /// from `earliest` (counted from `origin`), in the clock's own readings.
     #[inline]
     fn not_until(&self, earliest: u64, reading: u64) -> NotUntil {
-        NotUntil::new(earliest.saturating_add(self.origin), reading)
+        NotUntil::from_nanos(earliest.saturating_add(self.origin), reading)
     }
 
     /// The quota in force.

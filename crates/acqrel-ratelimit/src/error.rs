@@ -32,8 +32,29 @@ pub struct NotUntil {
 
 impl NotUntil {
     #[inline]
-    pub(crate) fn new(earliest_ns: u64, at_ns: u64) -> Self {
+    pub(crate) fn from_nanos(earliest_ns: u64, at_ns: u64) -> Self {
         NotUntil { earliest_ns, at_ns }
+    }
+
+    /// A denial made at the clock reading `now`, allowed again from
+    /// `earliest_possible`: for limiters outside this crate that give the
+    /// same answers (`acqrel-ratelimit-redis`, whose readings are the Redis
+    /// server's clock). Readings past `u64::MAX` nanoseconds (584 years)
+    /// saturate there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use acqrel_ratelimit::NotUntil;
+    ///
+    /// let denied = NotUntil::new(Duration::from_secs(5), Duration::from_secs(3));
+    /// assert_eq!(denied.earliest_possible(), Duration::from_secs(5));
+    /// assert_eq!(denied.wait_time(), Duration::from_secs(2));
+    /// ```
+    pub fn new(earliest_possible: Duration, now: Duration) -> Self {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        NotUntil::from_nanos(nanos(earliest_possible), nanos(now))
     }
 
     /// The clock reading from which the request would be allowed (if nothing

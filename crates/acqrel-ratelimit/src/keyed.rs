@@ -704,7 +704,7 @@ impl<K: Hash + Eq, C: Clock> KeyedRateLimiter<K, C> {
     /// from `origin`), in the clock's own readings.
     #[inline]
     fn not_until(&self, earliest: u64, now: Now) -> NotUntil {
-        NotUntil::new(earliest.saturating_add(self.origin), now.reading)
+        NotUntil::from_nanos(earliest.saturating_add(self.origin), now.reading)
     }
 }
 

@@ -1,0 +1,340 @@
+//! The limiter both public types wrap: the connection, the quota, the deny
+//! cache, the failure policy, and one decision.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::Hash;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::{Duration, Instant};
+
+use acqrel_core::Snapshot;
+use acqrel_ratelimit::{KeyedNegative, KeyedRateLimiter, NotUntil, Quota};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, ServerErrorKind};
+
+use crate::deny_cache::DenyCache;
+use crate::error::{BuildError, QuotaOutOfRange, RedisNegative, Unavailable};
+use crate::policy::{Counters, Decision, FailurePolicy, Source, Stats};
+use crate::script::{self, Call, Params, Reply};
+
+/// The call timeout when the builder is not told otherwise.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Deny-cache and fallback keys when the builder is not told otherwise.
+pub(crate) const DEFAULT_MAX_KEYS: NonZeroUsize = NonZeroUsize::new(100_000).unwrap();
+
+/// The longest key when the builder is not told otherwise.
+pub(crate) const DEFAULT_MAX_KEY_LEN: usize = 1024;
+
+/// What the builders collect.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) url: String,
+    pub(crate) prefix: Vec<u8>,
+    pub(crate) quota: Quota,
+    pub(crate) policy: FailurePolicy,
+    pub(crate) timeout: Duration,
+    pub(crate) deny_cache: bool,
+    pub(crate) max_keys: NonZeroUsize,
+    pub(crate) max_key_len: usize,
+}
+
+impl Config {
+    pub(crate) fn new(url: &str, prefix: &[u8], quota: Quota, policy: FailurePolicy) -> Self {
+        Config {
+            url: url.to_owned(),
+            prefix: prefix.to_owned(),
+            quota,
+            policy,
+            timeout: DEFAULT_TIMEOUT,
+            deny_cache: true,
+            max_keys: DEFAULT_MAX_KEYS,
+            max_key_len: DEFAULT_MAX_KEY_LEN,
+        }
+    }
+}
+
+/// The quota as every check reads it: swapped whole by `set_quota`.
+struct Current<K> {
+    quota: Quota,
+    params: Params,
+    /// `FailLocal`'s limiter, built for this quota's share.
+    fallback: Option<KeyedRateLimiter<K>>,
+}
+
+/// A limiter over keys `K` (`()` for the one-key limiter).
+pub(crate) struct Core<K: Hash + Eq> {
+    con: ConnectionManager,
+    sha: String,
+    prefix: Vec<u8>,
+    policy: FailurePolicy,
+    timeout: Duration,
+    max_keys: NonZeroUsize,
+    pub(crate) max_key_len: usize,
+    current: Snapshot<Current<K>>,
+    cache: Option<DenyCache<K>>,
+    counters: Counters,
+}
+
+impl<K: Hash + Eq + Clone> Core<K> {
+    pub(crate) fn build(config: Config) -> Result<Self, BuildError> {
+        let current = current(config.quota, config.policy, config.max_keys)?;
+        let client = redis::Client::open(config.url.as_str()).map_err(BuildError::Url)?;
+        // The connection's tasks are spawned on the caller's runtime; without
+        // one the client would panic.
+        tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        // Reconnection is tried at once and then every few milliseconds, a
+        // few times, each attempt bounded by the call timeout: a restarted
+        // server is found by the next checks, and each check is bounded by
+        // its own timeout whatever the reconnection does.
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.timeout))
+            .set_response_timeout(None)
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(5))
+            .set_max_delay(Duration::from_millis(50));
+        let con = ConnectionManager::new_lazy_with_config(client, manager_config)
+            .map_err(BuildError::Connection)?;
+        Ok(Core {
+            con,
+            sha: redis::Script::new(script::SOURCE).get_hash().to_owned(),
+            prefix: config.prefix,
+            policy: config.policy,
+            timeout: config.timeout,
+            max_keys: config.max_keys,
+            max_key_len: config.max_key_len,
+            current: Snapshot::new(current),
+            cache: config.deny_cache.then(|| DenyCache::new(config.max_keys)),
+            counters: Counters::default(),
+        })
+    }
+
+    pub(crate) fn quota(&self) -> Quota {
+        self.current.load().quota
+    }
+
+    pub(crate) fn policy(&self) -> FailurePolicy {
+        self.policy
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.counters.read()
+    }
+
+    pub(crate) fn cached_denials(&self) -> usize {
+        self.cache.as_ref().map_or(0, DenyCache::len)
+    }
+
+    /// Replaces the quota: later checks of this client pass the new one.
+    pub(crate) fn set_quota(&self, quota: Quota) -> Result<(), QuotaOutOfRange> {
+        let next = current(quota, self.policy, self.max_keys).map_err(|e| match e {
+            BuildError::Quota(e) => e,
+            _ => QuotaOutOfRange { quota },
+        })?;
+        self.current.store(next);
+        // Cached denials were computed with the old interval and tolerance.
+        if let Some(cache) = &self.cache {
+            cache.clear();
+        }
+        Ok(())
+    }
+
+    /// Decides `n` cells of `key`, stored under `prefix + tail`.
+    pub(crate) async fn decide<Q>(&self, key: &Q, tail: &[u8], n: u32) -> Decision
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let params = self.current.load().params;
+        if n == 0 {
+            return client(Ok(()));
+        }
+        if n > params.burst {
+            return client(Err(RedisNegative::InsufficientCapacity {
+                burst: params.burst,
+            }));
+        }
+        if let Some(cache) = &self.cache
+            && let Some(denied) = cache.denies(key, n, Instant::now())
+        {
+            Counters::bump(&self.counters.deny_cache);
+            return Decision {
+                outcome: Err(RedisNegative::NotUntil(denied)),
+                source: Source::DenyCache,
+                redis_time: None,
+            };
+        }
+        self.decide_remote(key, tail, n, params).await
+    }
+
+    /// The round trip, and the policy when it fails.
+    async fn decide_remote<Q>(&self, key: &Q, tail: &[u8], n: u32, params: Params) -> Decision
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let sent = Instant::now();
+        let error = match self.eval(tail, params.check(n)).await {
+            Ok(reply) if reply.admitted => {
+                return Decision {
+                    outcome: Ok(()),
+                    source: Source::Redis,
+                    redis_time: Some(reply.now),
+                };
+            }
+            Ok(reply) => {
+                if let Some(cache) = &self.cache {
+                    cache.insert(key.to_owned(), sent, &reply, n, params.t, params.burst);
+                }
+                return Decision {
+                    outcome: Err(RedisNegative::NotUntil(NotUntil::new(reply.at, reply.now))),
+                    source: Source::Redis,
+                    redis_time: Some(reply.now),
+                };
+            }
+            Err(error) => error,
+        };
+        let (outcome, source) = match self.policy {
+            FailurePolicy::FailOpen => {
+                Counters::bump(&self.counters.fail_open);
+                (Ok(()), Source::FailOpen)
+            }
+            FailurePolicy::FailLocal { .. } => {
+                Counters::bump(&self.counters.fail_local);
+                let current = self.current.load_full();
+                let outcome = match current.fallback.as_ref().map(|f| f.check_n(key, n)) {
+                    Some(Ok(())) => Ok(()),
+                    Some(Err(KeyedNegative::NotUntil(denied))) => {
+                        Err(RedisNegative::NotUntil(denied))
+                    }
+                    Some(Err(KeyedNegative::InsufficientCapacity { burst })) => {
+                        Err(RedisNegative::InsufficientCapacity { burst })
+                    }
+                    Some(Err(KeyedNegative::TooManyKeys { max_keys })) => {
+                        Err(RedisNegative::FallbackFull { max_keys })
+                    }
+                    _ => Err(RedisNegative::Unavailable(error)),
+                };
+                (outcome, Source::FailLocal)
+            }
+            _ => (Err(RedisNegative::Unavailable(error)), Source::FailClosed),
+        };
+        Decision {
+            outcome,
+            source,
+            redis_time: None,
+        }
+    }
+
+    /// Gives back `n` cells of `key`, stored under `prefix + tail`.
+    pub(crate) async fn refund<Q>(&self, key: &Q, tail: &[u8], n: u32) -> Result<(), Unavailable>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if n == 0 {
+            return Ok(());
+        }
+        let params = self.current.load().params;
+        if let Some(cache) = &self.cache {
+            cache.remove(key);
+        }
+        self.eval(tail, params.refund(n)).await.map(|_| ())
+    }
+
+    /// Runs the script on `prefix + tail`: `EVALSHA`, and the whole script
+    /// with `EVAL` when the server answers `NOSCRIPT` (a restarted or
+    /// flushed server), all within the call timeout.
+    async fn eval(&self, tail: &[u8], call: Call) -> Result<Reply, Unavailable> {
+        let mut key = Vec::with_capacity(self.prefix.len() + tail.len());
+        key.extend_from_slice(&self.prefix);
+        key.extend_from_slice(tail);
+        let round_trips = async {
+            let mut con = self.con.clone();
+            let invoke = |first: &str, script: &str| {
+                let mut cmd = redis::cmd(first);
+                cmd.arg(script).arg(1).arg(&key).arg(&[call.op][..]);
+                for arg in call.args {
+                    cmd.arg(arg);
+                }
+                cmd
+            };
+            Counters::bump(&self.counters.round_trips);
+            match invoke("EVALSHA", &self.sha)
+                .query_async::<Vec<i64>>(&mut con)
+                .await
+            {
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    Counters::bump(&self.counters.round_trips);
+                    Counters::bump(&self.counters.script_loads);
+                    invoke("EVAL", script::SOURCE)
+                        .query_async::<Vec<i64>>(&mut con)
+                        .await
+                }
+                other => other,
+            }
+        };
+        let reply = match tokio::time::timeout(self.timeout, round_trips).await {
+            Ok(Ok(values)) => Reply::parse(&values).map_err(Unavailable::Reply),
+            Ok(Err(e)) => Err(Unavailable::Redis(e)),
+            Err(_) => Err(Unavailable::Timeout(self.timeout)),
+        };
+        match &reply {
+            Ok(_) => Counters::bump(&self.counters.redis),
+            Err(_) => Counters::bump(&self.counters.unavailable),
+        }
+        reply
+    }
+}
+
+/// A decision made before any round trip.
+fn client(outcome: Result<(), RedisNegative>) -> Decision {
+    Decision {
+        outcome,
+        source: Source::Client,
+        redis_time: None,
+    }
+}
+
+/// The parameters of `quota`, and `FailLocal`'s limiter for its share.
+fn current<K: Hash + Eq>(
+    quota: Quota,
+    policy: FailurePolicy,
+    max_keys: NonZeroUsize,
+) -> Result<Current<K>, BuildError> {
+    let params = Params::new(&quota).ok_or(QuotaOutOfRange { quota })?;
+    let fallback = match policy {
+        FailurePolicy::FailLocal { replicas } => {
+            let share = share(quota, replicas).ok_or(QuotaOutOfRange { quota })?;
+            Some(KeyedRateLimiter::builder(share).max_keys(max_keys).build())
+        }
+        _ => None,
+    };
+    Ok(Current {
+        quota,
+        params,
+        fallback,
+    })
+}
+
+/// One replica's share of `quota`: the interval `replicas` times longer,
+/// the burst divided (at least one). `None` when the interval would pass
+/// what a [`Quota`] holds.
+pub(crate) fn share(quota: Quota, replicas: NonZeroU32) -> Option<Quota> {
+    let interval = quota.replenish_interval().checked_mul(replicas.get())?;
+    let burst =
+        NonZeroU32::new(quota.burst_size().get() / replicas.get()).unwrap_or(NonZeroU32::MIN);
+    Some(Quota::with_period(interval)?.allow_burst(burst))
+}
+
+impl<K: Hash + Eq> fmt::Debug for Core<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core")
+            .field("prefix", &String::from_utf8_lossy(&self.prefix))
+            .field("quota", &self.current.load().quota)
+            .field("policy", &self.policy)
+            .field("timeout", &self.timeout)
+            .field("deny_cache", &self.cache.is_some())
+            .finish_non_exhaustive()
+    }
+}

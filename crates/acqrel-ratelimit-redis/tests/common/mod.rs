@@ -1,0 +1,11 @@
+//! What the Redis tests share: a real server ([`server::RedisServer`]).
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod server;
+
+use std::time::Duration;
+
+/// The bound on any one wait in these tests: far past what a loopback
+/// round trip takes, so it only ends a test that would otherwise hang.
+pub const PATIENCE: Duration = Duration::from_secs(10);

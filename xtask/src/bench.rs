@@ -85,6 +85,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
     let targets_path = root.join("benches").join("targets.txt");
     let targets = read_targets(&targets_path)?;
     let target_dir = cmd::target_dir();
+    // The Redis limiter's benches start their own redis-server.
+    crate::redis::ensure_installed()?;
 
     // Whole seconds: a file system may store coarser times than the clock.
     let since = UNIX_EPOCH + Duration::from_secs(unix_secs(SystemTime::now()));

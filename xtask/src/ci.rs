@@ -27,7 +27,9 @@ Steps:
   clippy        cargo clippy --workspace --all-targets --all-features -- -D
                 warnings, then the same for each crate with optional features
                 with none of them (-p <crate>)
-  test          cargo test --workspace --all-features
+  test          cargo xtask install-redis (the Redis tests start real
+                redis-server processes), then cargo test --workspace
+                --all-features
   loom          cargo clippy -p <crate> --tests, then cargo test --release -p
                 <crate> --test loom_<x>... for every crates/*/tests/loom_*.rs,
                 with the features the models' #![cfg(..)] lines name,
@@ -123,9 +125,12 @@ impl Step {
                 }
                 took
             }
-            Step::Test => cargo()
-                .args(["test", "--workspace", "--all-features"])
-                .run()?,
+            Step::Test => {
+                crate::redis::ensure_installed()?;
+                cargo()
+                    .args(["test", "--workspace", "--all-features"])
+                    .run()?
+            }
             Step::Loom => return run_loom(),
             Step::LoomMutants => return loom_mutants::run_all(),
             // The dev profile, as `test` just built: only the bench targets

@@ -5,12 +5,14 @@
 //! share (the workspace root, running and timing a command). The crate has no
 //! dependencies, so it builds in seconds on a cold cache.
 
+mod apt;
 mod bench;
 mod ci;
 mod cmd;
 mod loom_mutants;
 mod miri;
 mod nightly;
+mod redis;
 mod test_all_arches;
 mod tsan;
 
@@ -36,6 +38,8 @@ Tasks:
                 and armv7 under qemu-user (installs what it needs)
   miri          Run the tests under Miri (nightly; strict provenance, tree borrows)
   tsan          Run the threaded and stress tests under ThreadSanitizer (nightly)
+  install-redis Make sure redis-server is installed for the Redis tests and
+                benches (installs Debian's package; ci and bench do it too)
   help          Print this help
 
 Run `cargo xtask <TASK> --help` for the options of a task.
@@ -71,6 +75,7 @@ fn run() -> Result<(), DynError> {
         "test-all-arches" => test_all_arches::run(rest),
         "miri" => miri::run(rest),
         "tsan" => tsan::run(rest),
+        "install-redis" => redis::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -167,6 +167,28 @@ impl<K: Hash + Eq + Clone> Core<K> {
         self.decide_remote(key, tail, n, params).await
     }
 
+    /// Checks `n` cells until they are admitted, sleeping for each denial's
+    /// wait; returns the first answer that is neither.
+    pub(crate) async fn until_ready<Q>(
+        &self,
+        key: &Q,
+        tail: &[u8],
+        n: u32,
+    ) -> Result<(), RedisNegative>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        loop {
+            match self.decide(key, tail, n).await.into_result() {
+                Err(RedisNegative::NotUntil(denied)) => {
+                    tokio::time::sleep(denied.wait_time()).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// The round trip, and the policy when it fails.
     async fn decide_remote<Q>(&self, key: &Q, tail: &[u8], n: u32, params: Params) -> Decision
     where

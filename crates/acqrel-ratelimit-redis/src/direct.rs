@@ -154,6 +154,40 @@ impl RedisRateLimiter {
         self.core.decide(&(), &[], n).await
     }
 
+    /// Waits until `n` cells are admitted, then takes them: checks, sleeps
+    /// on tokio's timer for the wait each denial names, and checks again.
+    ///
+    /// # Errors
+    ///
+    /// Any answer of [`check_n`](Self::check_n) that is not a denial:
+    /// [`RedisNegative::InsufficientCapacity`] at once for more than the
+    /// burst, [`RedisNegative::Unavailable`] under
+    /// [`FailurePolicy::FailClosed`] when Redis does not answer.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`check`](Self::check): dropped while sleeping, it has taken
+    /// nothing; dropped during a check, it may have taken the cells.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::num::NonZeroU32;
+    /// # use acqrel_ratelimit::Quota;
+    /// # use acqrel_ratelimit_redis::{FailurePolicy, RedisRateLimiter};
+    /// # #[allow(dead_code)]
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let quota = Quota::per_second(NonZeroU32::new(10).unwrap());
+    /// let limiter = RedisRateLimiter::builder("redis://127.0.0.1/", "api", quota, FailurePolicy::FailClosed).build()?;
+    /// for _ in 0..20 {
+    ///     limiter.until_n_ready(1).await?; // 10 at once, then one per 100 ms
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn until_n_ready(&self, n: u32) -> Result<(), RedisNegative> {
+        self.core.until_ready(&(), &[], n).await
+    }
+
     /// Gives back `n` cells taken and not used (capped at a full bucket).
     ///
     /// Also forgets this client's cached denial of the key. Other clients'

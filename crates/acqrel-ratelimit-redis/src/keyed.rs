@@ -192,6 +192,41 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRedisRateLimiter<K> {
         self.core.decide(key, bytes, n).await
     }
 
+    /// Waits until `n` cells of `key` are admitted, then takes them; see
+    /// [`RedisRateLimiter::until_n_ready`](crate::RedisRateLimiter::until_n_ready).
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisRateLimiter::until_n_ready`](crate::RedisRateLimiter::until_n_ready),
+    /// and [`RedisNegative::Key`] for a key past `max_key_len`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`RedisRateLimiter::until_n_ready`](crate::RedisRateLimiter::until_n_ready).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::num::NonZeroU32;
+    /// # use acqrel_ratelimit::Quota;
+    /// # use acqrel_ratelimit_redis::{FailurePolicy, KeyedRedisRateLimiter};
+    /// # #[allow(dead_code)]
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let quota = Quota::per_second(NonZeroU32::new(10).unwrap());
+    /// let limiter = KeyedRedisRateLimiter::<String>::builder("redis://127.0.0.1/", "rl:", quota, FailurePolicy::FailClosed).build()?;
+    /// limiter.until_n_ready("crawler", 2).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn until_n_ready<Q>(&self, key: &Q, n: u32) -> Result<(), RedisNegative>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + AsRef<[u8]> + ?Sized,
+    {
+        let bytes = key.as_ref();
+        self.key_ok(bytes)?;
+        self.core.until_ready(key, bytes, n).await
+    }
+
     /// Gives back `n` cells of `key`'s bucket (capped at a full bucket).
     ///
     /// # Errors

@@ -247,3 +247,33 @@ async fn redis_quota_extremes_are_exact() {
         .unwrap_err();
     assert!(e.to_string().contains("2^51"), "{e}");
 }
+
+#[tokio::test]
+async fn redis_until_n_ready_sleeps_for_the_wait_named_then_takes_the_cells() {
+    let server = RedisServer::start();
+    // 100 cells per second, a burst of 2: the third and fourth wait for
+    // refills.
+    let quota = Quota::per_second(nz(100)).allow_burst(nz(2));
+    let limiter = direct(&server, "wait", quota);
+    let start = limiter.decide(2).await.redis_time().unwrap();
+    for _ in 0..2 {
+        tokio::time::timeout(common::PATIENCE, limiter.until_n_ready(1))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // Two cells were owed at `start`; they came back 10 ms apart: the
+    // bucket is empty again, and Redis's clock has passed two intervals.
+    let denied = limiter.decide(1).await;
+    let now = denied.redis_time().unwrap();
+    assert!(denied.into_result().is_err() || now >= start + Duration::from_millis(30));
+    assert!(
+        now >= start + Duration::from_millis(20),
+        "{:?}",
+        now - start
+    );
+    assert!(matches!(
+        limiter.until_n_ready(3).await,
+        Err(RedisNegative::InsufficientCapacity { burst: 2 })
+    ));
+}

@@ -29,12 +29,17 @@
 //! # The key
 //!
 //! One string per bucket, `"<s>:<ns>"`: the theoretical arrival time (the
-//! Redis clock reading at which the bucket is full again). It expires when
-//! that time comes (its TTL is the time until the bucket is full), so an
-//! idle key costs nothing and a missing key is a full bucket. A TTL past
-//! 2⁴⁰ seconds is not set at all (Redis's millisecond TTL arithmetic would
-//! overflow first); such a key stays until it is refilled by a refund or
-//! deleted.
+//! Redis clock reading at which the bucket is full again). It expires at
+//! that time, rounded up to Redis's milliseconds (`PXAT`), so an idle key
+//! costs nothing and a missing key is a full bucket. The expiry is absolute
+//! on purpose: a relative `PX` is counted by Redis 7.2 and later from the
+//! time the command *started*, which can be earlier than the `TIME` the
+//! script read, so the key could lapse a little before its bucket is full
+//! and admit a few cells early. With `PXAT`, whenever Redis finds the key
+//! expired, its clock is past the TAT, so the bucket is full anyway. An
+//! expiry more than 2⁴⁰ seconds ahead is not set (its milliseconds would
+//! no longer be exact in a double); such a key stays until a refund fills
+//! its bucket, or it is deleted.
 //!
 //! [`QuotaOutOfRange`]: crate::QuotaOutOfRange
 
@@ -70,11 +75,10 @@ end
 local function lt(as, ans, bs, bns)
   return as < bs or (as == bs and ans < bns)
 end
-local function store(key, ts, tns, now_s, now_ns)
+local function store(key, ts, tns, now_s)
   local value = string.format('%.0f:%.0f', ts, tns)
-  local ds, dns = sub(ts, tns, now_s, now_ns)
-  if ds < 1099511627776 then
-    redis.call('SET', key, value, 'PX', string.format('%.0f', ds * 1000 + math.ceil(dns / 1000000)))
+  if ts - now_s < 1099511627776 then
+    redis.call('SET', key, value, 'PXAT', string.format('%.0f', ts * 1000 + math.ceil(tns / 1000000)))
   else
     redis.call('SET', key, value)
   end
@@ -103,14 +107,14 @@ if op == 'c' then
     local es, ens = sub(ns_, nns, taus, tauns)
     return {0, now_s, now_ns, es, ens}
   end
-  store(key, ns_, nns, now_s, now_ns)
+  store(key, ns_, nns, now_s)
   return {1, now_s, now_ns, ns_, nns}
 elseif op == 'r' then
   if not behind then return {1, now_s, now_ns, now_s, now_ns} end
   local ds, dns = sub(tat_s, tat_ns, now_s, now_ns)
   if lt(cs, cns, ds, dns) then
     local rs, rns = sub(tat_s, tat_ns, cs, cns)
-    store(key, rs, rns, now_s, now_ns)
+    store(key, rs, rns, now_s)
     return {1, now_s, now_ns, rs, rns}
   end
   redis.call('DEL', key)

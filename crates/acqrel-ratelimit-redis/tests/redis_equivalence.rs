@@ -8,7 +8,8 @@
 //! (counted from the first decision) before it is asked the same thing.
 //! Time moves by real pauses between calls, chosen by a seeded generator
 //! along with the calls (`check_n` of 1 to burst + 1 cells, refunds), so
-//! every run walks through full, partly refilled and empty buckets. A
+//! every run walks through full, partly refilled and empty buckets (each
+//! quota's run must both admit and deny, or it fails). A
 //! refund reports no time: the in-process one is made at the last known
 //! time, which decides alike (a refund's floor at "now" is overtaken by
 //! the next check's own `max(TAT, now)`, see `refund_time` below).
@@ -83,8 +84,11 @@ async fn equivalent(server: &RedisServer, key: &str, quota: Quota, seed: u64, st
     let mut origin: Option<Duration> = None;
     let (mut admitted, mut denied) = (0, 0);
     for step in 0..steps {
-        let pause = Duration::from_micros(rng.below(2_000));
-        tokio::time::sleep(pause).await;
+        // Half the calls follow the last at once, the others after up to
+        // 2 ms: buckets both drain and refill.
+        if rng.below(2) == 0 {
+            tokio::time::sleep(Duration::from_micros(rng.below(2_000))).await;
+        }
         if rng.below(8) == 0 {
             // refund_time: made on both sides at the last time known here.
             let n = 1 + rng.below(u64::from(burst)) as u32;

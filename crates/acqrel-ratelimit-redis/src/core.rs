@@ -132,9 +132,11 @@ impl<K: Hash + Eq + Clone> Core<K> {
             _ => QuotaOutOfRange { quota },
         })?;
         self.current.store(next);
-        // Cached denials were computed with the old interval and tolerance.
+        // Cached denials were computed with the old interval and tolerance;
+        // after the store, so a check that read the old ones cannot cache
+        // its denial after this.
         if let Some(cache) = &self.cache {
-            cache.clear();
+            cache.invalidate_all();
         }
         Ok(())
     }
@@ -195,6 +197,7 @@ impl<K: Hash + Eq + Clone> Core<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
+        let epoch = self.cache.as_ref().map(DenyCache::epoch);
         let sent = Instant::now();
         let error = match self.eval(tail, params.check(n)).await {
             Ok(reply) if reply.admitted => {
@@ -205,8 +208,16 @@ impl<K: Hash + Eq + Clone> Core<K> {
                 };
             }
             Ok(reply) => {
-                if let Some(cache) = &self.cache {
-                    cache.insert(key.to_owned(), sent, &reply, n, params.t, params.burst);
+                if let (Some(cache), Some(epoch)) = (&self.cache, epoch) {
+                    cache.insert(
+                        key.to_owned(),
+                        epoch,
+                        sent,
+                        &reply,
+                        n,
+                        params.t,
+                        params.burst,
+                    );
                 }
                 return Decision {
                     outcome: Err(RedisNegative::NotUntil(NotUntil::new(reply.at, reply.now))),
@@ -258,10 +269,13 @@ impl<K: Hash + Eq + Clone> Core<K> {
             return Ok(());
         }
         let params = self.current.load().params;
+        let refunded = self.eval(tail, params.refund(n)).await.map(|_| ());
+        // After the reply (or the failure: it may have been applied), so a
+        // check whose denial predates the refund cannot cache it after this.
         if let Some(cache) = &self.cache {
-            cache.remove(key);
+            cache.invalidate(key);
         }
-        self.eval(tail, params.refund(n)).await.map(|_| ())
+        refunded
     }
 
     /// Runs the script on `prefix + tail`: `EVALSHA`, and the whole script

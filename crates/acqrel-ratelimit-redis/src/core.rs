@@ -5,13 +5,14 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use acqrel_core::Snapshot;
 use acqrel_ratelimit::{KeyedNegative, KeyedRateLimiter, NotUntil, Quota};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use redis::{ErrorKind, ServerErrorKind};
 
+use crate::connection::{Connection, Outcome};
 use crate::deny_cache::DenyCache;
 use crate::error::{BuildError, QuotaOutOfRange, RedisNegative, Unavailable};
 use crate::policy::{Counters, Decision, FailurePolicy, Source, Stats};
@@ -19,6 +20,9 @@ use crate::script::{self, Call, Params, Reply};
 
 /// The call timeout when the builder is not told otherwise.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// The connection timeout when the builder is not told otherwise.
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Deny-cache and fallback keys when the builder is not told otherwise.
 pub(crate) const DEFAULT_MAX_KEYS: NonZeroUsize = NonZeroUsize::new(100_000).unwrap();
@@ -34,6 +38,7 @@ pub(crate) struct Config {
     pub(crate) quota: Quota,
     pub(crate) policy: FailurePolicy,
     pub(crate) timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     pub(crate) deny_cache: bool,
     pub(crate) max_keys: NonZeroUsize,
     pub(crate) max_key_len: usize,
@@ -47,6 +52,7 @@ impl Config {
             quota,
             policy,
             timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             deny_cache: true,
             max_keys: DEFAULT_MAX_KEYS,
             max_key_len: DEFAULT_MAX_KEY_LEN,
@@ -64,7 +70,7 @@ struct Current<K> {
 
 /// A limiter over keys `K` (`()` for the one-key limiter).
 pub(crate) struct Core<K: Hash + Eq> {
-    con: ConnectionManager,
+    con: Connection,
     sha: String,
     prefix: Vec<u8>,
     policy: FailurePolicy,
@@ -83,18 +89,21 @@ impl<K: Hash + Eq + Clone> Core<K> {
         // The connection's tasks are spawned on the caller's runtime; without
         // one the client would panic.
         tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        if config.timeout.is_zero() || config.connect_timeout.is_zero() {
+            return Err(BuildError::ZeroTimeout);
+        }
         // Reconnection is tried at once and then every few milliseconds, a
-        // few times, each attempt bounded by the call timeout: a restarted
-        // server is found by the next checks, and each check is bounded by
-        // its own timeout whatever the reconnection does.
+        // few times, each attempt bounded by the connect timeout (which may
+        // be longer than a call's: a handshake slower than a call still
+        // completes, in the background, for the calls after it). Each check
+        // is bounded by its own timeout whatever the reconnection does.
         let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
+            .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(None)
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(5))
             .set_max_delay(Duration::from_millis(50));
-        let con = ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(BuildError::Connection)?;
+        let con = Connection::new(client, manager_config).map_err(BuildError::Connection)?;
         Ok(Core {
             con,
             sha: redis::Script::new(script::SOURCE).get_hash().to_owned(),
@@ -237,12 +246,20 @@ impl<K: Hash + Eq + Clone> Core<K> {
                 let current = self.current.load_full();
                 let outcome = match current.fallback.as_ref().map(|f| f.check_n(key, n)) {
                     Some(Ok(())) => Ok(()),
+                    // On this host's wall clock, the estimate of Redis's
+                    // at hand: the same time base as Redis's denials.
                     Some(Err(KeyedNegative::NotUntil(denied))) => {
-                        Err(RedisNegative::NotUntil(denied))
+                        let now = SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .unwrap_or_default();
+                        Err(RedisNegative::NotUntil(NotUntil::new(
+                            now.saturating_add(denied.wait_time()),
+                            now,
+                        )))
                     }
-                    Some(Err(KeyedNegative::InsufficientCapacity { burst })) => {
-                        Err(RedisNegative::InsufficientCapacity { burst })
-                    }
+                    // More than the share's burst: no local wait admits it,
+                    // but Redis may once it is back, so it is not the
+                    // permanent `InsufficientCapacity`.
                     Some(Err(KeyedNegative::TooManyKeys { max_keys })) => {
                         Err(RedisNegative::FallbackFull { max_keys })
                     }
@@ -286,7 +303,7 @@ impl<K: Hash + Eq + Clone> Core<K> {
         key.extend_from_slice(&self.prefix);
         key.extend_from_slice(tail);
         let round_trips = async {
-            let mut con = self.con.clone();
+            let mut con = self.con.manager();
             let invoke = |first: &str, script: &str| {
                 let mut cmd = redis::cmd(first);
                 cmd.arg(script).arg(1).arg(&key).arg(&[call.op][..]);
@@ -310,11 +327,20 @@ impl<K: Hash + Eq + Clone> Core<K> {
                 other => other,
             }
         };
-        let reply = match tokio::time::timeout(self.timeout, round_trips).await {
-            Ok(Ok(values)) => Reply::parse(&values).map_err(Unavailable::Reply),
-            Ok(Err(e)) => Err(Unavailable::Redis(e)),
-            Err(_) => Err(Unavailable::Timeout(self.timeout)),
+        let (reply, outcome) = match tokio::time::timeout(self.timeout, round_trips).await {
+            Ok(Ok(values)) => (
+                Reply::parse(&values).map_err(Unavailable::Reply),
+                Outcome::Replied,
+            ),
+            Ok(Err(e)) => {
+                let outcome = Outcome::of(&e);
+                (Err(Unavailable::Redis(e)), outcome)
+            }
+            Err(_) => (Err(Unavailable::Timeout(self.timeout)), Outcome::Failed),
         };
+        if self.con.record(outcome) {
+            Counters::bump(&self.counters.renewals);
+        }
         match &reply {
             Ok(_) => Counters::bump(&self.counters.redis),
             Err(_) => Counters::bump(&self.counters.unavailable),

@@ -96,6 +96,11 @@ impl RedisRateLimiter {
     /// [`FailurePolicy::FailClosed`], [`RedisNegative::Unavailable`] when
     /// Redis did not answer within the timeout.
     ///
+    /// # Panics
+    ///
+    /// When polled outside a tokio runtime with its time driver enabled
+    /// (the call's timeout is tokio's).
+    ///
     /// # Cancel safety
     ///
     /// A cell is taken when the script runs on the server, which may
@@ -314,6 +319,19 @@ impl RedisRateLimiterBuilder {
         self
     }
 
+    /// How long one attempt to (re)connect may take, handshake included;
+    /// 1 s by default. It runs in the background of the calls (each still
+    /// bounded by [`timeout`](Self::timeout)), so it may be longer than a
+    /// call's timeout: a slow handshake then completes for later calls.
+    /// After three calls in a row that timed out or failed on the
+    /// connection, the connection is replaced by a new one
+    /// ([`Stats::renewals`]): a peer that stopped answering without closing
+    /// the socket is not waited on.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
     /// Whether denials are cached so that a check before the time Redis
     /// named is answered locally; on by default. It never admits (see the
     /// crate docs).
@@ -328,7 +346,7 @@ impl RedisRateLimiterBuilder {
     /// # Errors
     ///
     /// [`BuildError`]: a URL that is not a Redis URL, a quota the script
-    /// cannot hold, or no tokio runtime.
+    /// cannot hold, a zero timeout, or no tokio runtime.
     pub fn build(self) -> Result<RedisRateLimiter, BuildError> {
         let config = Config {
             max_keys: NonZeroUsize::MIN,

@@ -98,8 +98,9 @@ pub enum Unavailable {
     /// server out of memory), and so on.
     #[error(transparent)]
     Redis(#[from] redis::RedisError),
-    /// The script replied with something it never sends: another program
-    /// wrote to the key, or the script on the server is not this one.
+    /// The script replied with something it never sends (the script on the
+    /// server is not this one). A key holding another program's value is
+    /// the script's own error reply, [`Unavailable::Redis`].
     #[error("unexpected reply from the script: {0}")]
     Reply(String),
 }
@@ -138,7 +139,10 @@ pub enum KeyError {
 /// A quota whose burst tolerance (`burst × interval`) is past what the
 /// script holds exactly: 2⁵¹ seconds (71 million years). Every quota with a
 /// tolerance below that is exact; the in-process limiter's largest
-/// (a 36-year interval with a burst of `u32::MAX`) is not.
+/// (a 36-year interval with a burst of `u32::MAX`) is not. Under
+/// [`FailLocal`](crate::FailurePolicy::FailLocal), also a quota whose
+/// per-replica share (the interval times the replicas) is past the
+/// 36.5 years a [`Quota`](acqrel_ratelimit::Quota) holds.
 ///
 /// # Examples
 ///
@@ -153,7 +157,10 @@ pub enum KeyError {
 /// assert!(e.to_string().contains("2^51 s"));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{quota:?}: burst × interval is past the 2^51 s Redis's doubles hold exactly")]
+#[error(
+    "{quota:?}: burst × interval is past the 2^51 s Redis's doubles hold exactly, \
+     or (under FailLocal) a replica's share has an interval past 2^60 ns"
+)]
 pub struct QuotaOutOfRange {
     /// The quota refused.
     pub quota: acqrel_ratelimit::Quota,
@@ -187,6 +194,10 @@ pub enum BuildError {
     /// There is no tokio runtime to run the connection on.
     #[error("no tokio runtime: build the limiter from inside one")]
     NoRuntime,
+    /// A call or connect timeout of zero: every call would time out (and
+    /// under `FailOpen` every check be admitted).
+    #[error("a timeout of zero: every call would time out")]
+    ZeroTimeout,
     /// The quota (or, under `FailLocal`, its per-replica share) cannot be
     /// represented.
     #[error(transparent)]

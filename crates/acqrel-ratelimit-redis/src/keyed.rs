@@ -27,10 +27,14 @@ use crate::policy::{Decision, FailurePolicy, Source, Stats};
 ///
 /// # Redis Cluster
 ///
-/// Each call touches one key, so no call can span slots (no `CROSSSLOT`).
-/// Keys spread over the cluster by their own bytes; a prefix with a hash
-/// tag (`{rl}:`) puts every key of the limiter in one slot instead, which
-/// keeps them together on one node and gives up the spreading.
+/// The connection is to one server: a standalone Redis, a primary's
+/// address, or a proxy in front of a cluster. The script itself is
+/// cluster-safe (each call touches one key, so none can span slots and
+/// draw `CROSSSLOT`), but this crate does not follow a cluster's `MOVED`
+/// redirections: on a direct cluster connection, keys of other nodes' slots
+/// are [`Unavailable`](RedisNegative::Unavailable). A prefix with a hash tag
+/// (`{rl}:`) puts every key of the limiter in one slot, so all of them live
+/// on the node that serves it.
 ///
 /// # Examples
 ///
@@ -115,6 +119,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRedisRateLimiter<K> {
     ///
     /// As [`RedisRateLimiter::check`](crate::RedisRateLimiter::check), and
     /// [`RedisNegative::Key`] for a key past `max_key_len`.
+    ///
+    /// # Panics
+    ///
+    /// As [`RedisRateLimiter::check`](crate::RedisRateLimiter::check).
     ///
     /// # Cancel safety
     ///
@@ -341,6 +349,12 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRedisRateLimiterBuilder<
     /// As [`RedisRateLimiterBuilder::timeout`](crate::RedisRateLimiterBuilder::timeout).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.config.timeout = timeout;
+        self
+    }
+
+    /// As [`RedisRateLimiterBuilder::connect_timeout`](crate::RedisRateLimiterBuilder::connect_timeout).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
         self
     }
 

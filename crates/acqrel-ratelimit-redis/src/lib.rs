@@ -32,21 +32,30 @@
 //!   [`InsufficientCapacity`](RedisNegative::InsufficientCapacity) for more
 //!   cells than the burst. Built from the same [`Quota`](acqrel_ratelimit::Quota),
 //!   exact for every quota whose `burst × interval` is within 2⁵¹ seconds
-//!   (anything else is refused, [`QuotaOutOfRange`]).
+//!   (anything else is refused, [`QuotaOutOfRange`]). `NotUntil` holds
+//!   times to the nanosecond up to 2⁶⁴ ns after 1970 (the year 2554): a
+//!   denial further out than that, possible only with a tolerance of
+//!   centuries, names that year, and its wait saturates likewise.
 //! - **Failure is explicit**: the builder takes a [`FailurePolicy`] with no
 //!   default. Each call has a timeout (100 ms by default); a dropped
 //!   connection is re-established in the background and the next checks
 //!   use it; every failure is a typed error, never a panic.
 //! - **The deny cache**: once Redis has denied a key until a time, checks
 //!   of that key before it are answered here without a round trip. It only
-//!   ever denies, and only what Redis would deny too, so it never admits
-//!   more than the quota; it holds at most `max_keys` keys.
+//!   ever denies, so it never admits more than the quota. It can deny for
+//!   longer than Redis would (by up to one tolerance) when the bucket was
+//!   refilled behind its back: another client's refund, a quota raised
+//!   elsewhere, a restarted or flushed server. It holds at most `max_keys`
+//!   keys.
 //! - **Redis's clock** is the only clock in a decision. It is a wall clock:
 //!   if the server's time steps back, the buckets refill nothing until it
 //!   catches up; if it steps forward, they refill early, by at most a burst
 //!   per step.
 //! - **Keys expire** when their bucket is full again, so idle keys cost
-//!   nothing; one key per call, so Redis Cluster never answers `CROSSSLOT`.
+//!   nothing; one key per call, so the script never spans slots
+//!   (`CROSSSLOT`) on Redis Cluster (the connection itself is to one
+//!   server: see [`KeyedRedisRateLimiter`]). Plain TCP only (`redis://`):
+//!   TLS (`rediss://`) is not built in.
 //!
 //! # Example
 //!
@@ -75,6 +84,7 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+mod connection;
 mod core;
 mod deny_cache;
 mod direct;

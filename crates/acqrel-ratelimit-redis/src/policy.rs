@@ -42,10 +42,12 @@ pub enum FailurePolicy {
     /// per limiter whose quota is this one's share: the interval
     /// `replicas` times longer, the burst divided by `replicas` (at least
     /// one cell, so a burst smaller than the fleet admits up to `replicas`
-    /// cells at once). A request larger than the share's burst is answered
-    /// [`InsufficientCapacity`](RedisNegative::InsufficientCapacity) with
-    /// the share's burst. The local buckets start full and are not told of
-    /// what Redis admitted.
+    /// cells at once). Its denials name times on this host's wall clock
+    /// (Redis's is not at hand), so `wait_time` is what to wait, as ever. A
+    /// request larger than the share's burst, which no local wait admits,
+    /// is [`Unavailable`](RedisNegative::Unavailable) (not the permanent
+    /// `InsufficientCapacity`: Redis may admit it once it is back). The
+    /// local buckets start full and are not told of what Redis admitted.
     FailLocal {
         /// How many processes share the quota.
         replicas: NonZeroU32,
@@ -151,8 +153,8 @@ impl Decision {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Commands sent to Redis (a script run, or its reload after
-    /// `NOSCRIPT`), counted when sent.
+    /// Commands sent, or attempted, to Redis (a script run, or its reload
+    /// after `NOSCRIPT`).
     pub round_trips: u64,
     /// Checks and refunds the script answered.
     pub redis: u64,
@@ -168,6 +170,9 @@ pub struct Stats {
     /// Times the script was sent whole after a `NOSCRIPT` (a restarted or
     /// flushed server).
     pub script_loads: u64,
+    /// Times the connection was replaced after calls in a row failed or
+    /// timed out (see [`RedisRateLimiterBuilder::connect_timeout`](crate::RedisRateLimiterBuilder::connect_timeout)).
+    pub renewals: u64,
 }
 
 /// The live counters behind [`Stats`].
@@ -182,6 +187,7 @@ pub(crate) struct Counters {
     pub(crate) fail_open: AtomicU64,
     pub(crate) fail_local: AtomicU64,
     pub(crate) script_loads: AtomicU64,
+    pub(crate) renewals: AtomicU64,
 }
 
 impl Counters {
@@ -200,6 +206,7 @@ impl Counters {
             fail_open: self.fail_open.load(Relaxed),
             fail_local: self.fail_local.load(Relaxed),
             script_loads: self.script_loads.load(Relaxed),
+            renewals: self.renewals.load(Relaxed),
         }
     }
 }

@@ -10,9 +10,10 @@
 //! It starts its own `redis-server` (the test harness,
 //! `tests/common/server.rs`; `cargo xtask install-redis` installs one) and
 //! runs everything on one current-thread tokio runtime, each side on its
-//! own key and connection. For every side it makes 2,000 checks to warm
-//! up, then times 20,000 one by one with `Instant`, in one `block_on`, and
-//! prints a Markdown table: p50, p99 and mean latency, decisions per second
+//! own key and connection. Every side makes 2,000 checks to warm up; then
+//! the sides take 20 turns, each timing 1,000 of its checks one by one with
+//! `Instant` (20,000 per side, all in one `block_on`; turns, so that drift
+//! in the machine's speed is shared), and it prints a Markdown table: p50, p99 and mean latency, decisions per second
 //! (checks over the wall time of the timed loop), and round trips per
 //! decision (ours from `stats().round_trips`, the anchors counted as they
 //! send), and where the time goes: the CPU time per decision of the server
@@ -41,6 +42,9 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use acqrel_ratelimit_redis::RedisRateLimiter;
+use fixed_window::FixedWindow;
+use redis::aio::MultiplexedConnection;
 use scenario::{
     ADMIT_ANCHORS, OURS, OURS_DENY_CACHE, OURS_NO_DENY_CACHE, OVER_LIMIT_ANCHOR, Outcome, Side,
 };
@@ -50,6 +54,10 @@ use server::RedisServer;
 const WARM_UP: usize = 2_000;
 /// Checks timed, per side.
 const CALLS: usize = 20_000;
+/// Turns the sides take, each timing `CALLS / ROUNDS` checks, so that a
+/// machine whose speed drifts (other jobs, where the scheduler puts the
+/// client and the server) slows every side alike.
+const ROUNDS: usize = 20;
 
 /// The admit target: ours / `incr_expire::pipeline`, p50.
 const ADMIT_MAX: f64 = 1.0;
@@ -97,7 +105,7 @@ impl Row {
 }
 
 /// The server's CPU time so far (`INFO cpu`: user and system, µs).
-async fn server_cpu(con: &mut redis::aio::MultiplexedConnection) -> Duration {
+async fn server_cpu(con: &mut MultiplexedConnection) -> Duration {
     let info: String = redis::cmd("INFO")
         .arg("cpu")
         .query_async(con)
@@ -128,44 +136,109 @@ fn client_cpu() -> Option<Duration> {
     Some(Duration::from_nanos(ns))
 }
 
-/// Warms `side` up, then times [`CALLS`] checks of it; `info` is a
-/// connection of its own to the same server.
-async fn time<S: Side>(
-    info: &mut redis::aio::MultiplexedConnection,
-    group: &'static str,
-    id: &str,
-    side: &S,
-    outcome: Outcome,
-) -> Row {
-    for _ in 0..WARM_UP {
-        outcome.expect(side.admitted().await);
+/// Either side, so that all of them can take turns.
+enum Limiter {
+    Ours(RedisRateLimiter),
+    Anchor(FixedWindow),
+}
+
+impl Side for Limiter {
+    async fn admitted(&self) -> bool {
+        match self {
+            Limiter::Ours(l) => l.admitted().await,
+            Limiter::Anchor(l) => l.admitted().await,
+        }
     }
-    let before = side.round_trips();
-    let mut latencies = Vec::with_capacity(CALLS);
+
+    fn round_trips(&self) -> u64 {
+        match self {
+            Limiter::Ours(l) => l.round_trips(),
+            Limiter::Anchor(l) => Side::round_trips(l),
+        }
+    }
+}
+
+/// One side and what has been measured of it so far.
+struct Measuring {
+    row: Row,
+    limiter: Limiter,
+    outcome: Outcome,
+}
+
+/// Times [`CALLS`] / [`ROUNDS`] checks of `m`, adding them to its row;
+/// `info` is a connection of its own to the same server.
+async fn round(info: &mut MultiplexedConnection, m: &mut Measuring) {
+    let before = m.limiter.round_trips();
     let server_before = server_cpu(info).await;
     let client_before = client_cpu();
     let start = Instant::now();
-    for _ in 0..CALLS {
+    for _ in 0..CALLS / ROUNDS {
         let sent = Instant::now();
-        let admitted = side.admitted().await;
-        latencies.push(sent.elapsed());
-        outcome.expect(admitted);
+        let admitted = m.limiter.admitted().await;
+        m.row.latencies.push(sent.elapsed());
+        m.outcome.expect(admitted);
     }
-    let total = start.elapsed();
-    let client_cpu = client_before
-        .zip(client_cpu())
-        .map(|(b, a)| a.saturating_sub(b));
-    let server_cpu = server_cpu(info).await.saturating_sub(server_before);
-    latencies.sort_unstable();
-    Row {
-        group,
-        side: id.to_owned(),
-        latencies,
-        total,
-        round_trips: side.round_trips() - before,
-        server_cpu,
-        client_cpu,
+    m.row.total += start.elapsed();
+    if let (Some(before), Some(after), Some(sum)) =
+        (client_before, client_cpu(), &mut m.row.client_cpu)
+    {
+        *sum += after.saturating_sub(before);
+    } else {
+        m.row.client_cpu = None;
     }
+    m.row.server_cpu += server_cpu(info).await.saturating_sub(server_before);
+    m.row.round_trips += m.limiter.round_trips() - before;
+}
+
+/// Every side of both scenarios, in the bench's order, their key state
+/// set up as the bench sets it.
+async fn sides(server: &RedisServer) -> Vec<Measuring> {
+    const ADMIT: &str = "ratelimit_redis/admit";
+    const OVER_LIMIT: &str = "ratelimit_redis/over_limit";
+    let url = server.url();
+    let mut sides = Vec::new();
+    let mut add = |group, id: &str, limiter, outcome| {
+        sides.push(Measuring {
+            row: Row {
+                group,
+                side: id.to_owned(),
+                latencies: Vec::with_capacity(CALLS),
+                total: Duration::ZERO,
+                round_trips: 0,
+                server_cpu: Duration::ZERO,
+                client_cpu: Some(Duration::ZERO),
+            },
+            limiter,
+            outcome,
+        });
+    };
+
+    let outcome = Outcome::Admit;
+    let ours = scenario::ours(&url, "admit:ours", outcome, true);
+    add(ADMIT, OURS, Limiter::Ours(ours), outcome);
+    for (id, form) in ADMIT_ANCHORS {
+        let anchor = scenario::anchor(server.client(), &format!("admit:{id}"), outcome, form).await;
+        add(ADMIT, id, Limiter::Anchor(anchor), outcome);
+    }
+
+    let outcome = Outcome::OverLimit;
+    let cached = scenario::ours(&url, "over_limit:deny_cache", outcome, true);
+    spend(&cached).await;
+    add(OVER_LIMIT, OURS_DENY_CACHE, Limiter::Ours(cached), outcome);
+    let uncached = scenario::ours(&url, "over_limit:no_deny_cache", outcome, false);
+    spend(&uncached).await;
+    add(
+        OVER_LIMIT,
+        OURS_NO_DENY_CACHE,
+        Limiter::Ours(uncached),
+        outcome,
+    );
+    let (id, form) = OVER_LIMIT_ANCHOR;
+    let anchor =
+        scenario::anchor(server.client(), &format!("over_limit:{id}"), outcome, form).await;
+    spend(&anchor).await;
+    add(OVER_LIMIT, id, Limiter::Anchor(anchor), outcome);
+    sides
 }
 
 /// Takes the one cell of an over-limit side's key.
@@ -173,39 +246,31 @@ async fn spend<S: Side>(side: &S) {
     assert!(side.admitted().await, "a fresh key was denied");
 }
 
-/// Every side of both scenarios, in the bench's order.
+/// Warms every side up, then measures them in turns.
 async fn measure(server: &RedisServer) -> Vec<Row> {
-    const ADMIT: &str = "ratelimit_redis/admit";
-    const OVER_LIMIT: &str = "ratelimit_redis/over_limit";
-    let url = server.url();
     let info = &mut server
         .client()
         .get_multiplexed_async_connection()
         .await
         .expect("a connection to a loopback server");
-    let mut rows = Vec::new();
-
-    let outcome = Outcome::Admit;
-    let ours = scenario::ours(&url, "admit:ours", outcome, true);
-    rows.push(time(info, ADMIT, OURS, &ours, outcome).await);
-    for (id, form) in ADMIT_ANCHORS {
-        let anchor = scenario::anchor(server.client(), &format!("admit:{id}"), outcome, form).await;
-        rows.push(time(info, ADMIT, id, &anchor, outcome).await);
+    let mut sides = sides(server).await;
+    for side in &sides {
+        for _ in 0..WARM_UP {
+            side.outcome.expect(side.limiter.admitted().await);
+        }
     }
-
-    let outcome = Outcome::OverLimit;
-    let cached = scenario::ours(&url, "over_limit:deny_cache", outcome, true);
-    spend(&cached).await;
-    rows.push(time(info, OVER_LIMIT, OURS_DENY_CACHE, &cached, outcome).await);
-    let uncached = scenario::ours(&url, "over_limit:no_deny_cache", outcome, false);
-    spend(&uncached).await;
-    rows.push(time(info, OVER_LIMIT, OURS_NO_DENY_CACHE, &uncached, outcome).await);
-    let (id, form) = OVER_LIMIT_ANCHOR;
-    let anchor =
-        scenario::anchor(server.client(), &format!("over_limit:{id}"), outcome, form).await;
-    spend(&anchor).await;
-    rows.push(time(info, OVER_LIMIT, id, &anchor, outcome).await);
-    rows
+    for _ in 0..ROUNDS {
+        for side in &mut sides {
+            round(info, side).await;
+        }
+    }
+    sides
+        .into_iter()
+        .map(|mut side| {
+            side.row.latencies.sort_unstable();
+            side.row
+        })
+        .collect()
 }
 
 /// The Markdown table of `rows`.
@@ -273,8 +338,9 @@ fn main() -> ExitCode {
     };
     let rows = rt.block_on(measure(&server));
     println!(
-        "{CALLS} timed checks per side after {WARM_UP} to warm up; one redis-server on \
-         loopback; one current-thread tokio runtime\n"
+        "{CALLS} timed checks per side ({ROUNDS} turns of {}) after {WARM_UP} to warm up; \
+         one redis-server on loopback; one current-thread tokio runtime\n",
+        CALLS / ROUNDS
     );
     println!("{}", table(&rows));
     let admit = target(

@@ -127,22 +127,21 @@ fn over_limit(c: &mut Criterion, env: &Env) {
     let mut group = c.benchmark_group("ratelimit_redis/over_limit");
 
     let cached = env.ours("over_limit:deny_cache", outcome, true);
-    // The cell, then the denial that fills the cache: two round trips, and
-    // none after them.
+    // The cell, then the denial that fills the cache; no round trip after
+    // them.
     env.spend(&cached);
     assert!(!env.rt.block_on(cached.admitted()), "a spent key admitted");
-    assert_eq!(cached.stats().round_trips, 2);
+    let filled = cached.stats().round_trips;
     env.measure(&mut group, OURS_DENY_CACHE, &cached, outcome);
     assert_eq!(
         cached.stats().round_trips,
-        2,
+        filled,
         "a check of a cached denial went to Redis"
     );
 
     let uncached = env.ours("over_limit:no_deny_cache", outcome, false);
     env.spend(&uncached);
     env.measure(&mut group, OURS_NO_DENY_CACHE, &uncached, outcome);
-    assert_eq!(uncached.stats().deny_cache, 0);
 
     let (id, form) = OVER_LIMIT_ANCHOR;
     let anchor = env.anchor(&format!("over_limit:{id}"), outcome, form);

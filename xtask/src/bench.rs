@@ -28,8 +28,9 @@ Usage: cargo xtask bench [--full] [--bench NAME]... [-- CRITERION_ARGS...]
 Runs `cargo bench -p acqrel-benches` (every bench target, or each NAME),
 prints a markdown table per criterion group (ours / anchor ratios of mean
 times), checks benches/targets.txt, runs the scenario examples that go with
-the selected benches (config: acqrel-config's reload_latency, which checks
-its own target), and writes the same report to
+the selected benches (config: acqrel-config's reload_latency;
+ratelimit_redis: acqrel-ratelimit-redis's latency, p50/p99 and round trips
+per decision; each checks its own targets), and writes the same report to
 <target dir>/acqrel-bench/report.md.
 
 Options:
@@ -134,7 +135,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
 /// Measurements that are not criterion benches: examples that time a whole
 /// scenario, print their own target line and exit with 1 when they miss it.
 /// Each runs with the bench target it belongs to: (bench, package, example).
-const SCENARIO_EXAMPLES: [(&str, &str, &str); 1] = [("config", "acqrel-config", "reload_latency")];
+const SCENARIO_EXAMPLES: [(&str, &str, &str); 2] = [
+    ("config", "acqrel-config", "reload_latency"),
+    ("ratelimit_redis", "acqrel-ratelimit-redis", "latency"),
+];
 
 /// Runs the scenario examples that go with the selected benches, appends
 /// their output to `body`, and returns how many missed their target.

@@ -1,4 +1,9 @@
 //! What the Redis tests share: a real server ([`server::RedisServer`]).
+//!
+//! Beside it, `fixed_window.rs` (the hand-written `INCR` + `EXPIRE`
+//! limiter) and `scenario.rs` (the sides and scenarios measured) belong to
+//! the benches (`benches/benches/ratelimit_redis.rs`) and the `latency`
+//! example, which include them by path along with `server.rs`.
 
 #![allow(dead_code, unreachable_pub)]
 

@@ -14,7 +14,8 @@ use redis::{ErrorKind, ServerErrorKind};
 
 use crate::connection::{Connection, Outcome};
 use crate::deny_cache::DenyCache;
-use crate::error::{BuildError, QuotaOutOfRange, RedisNegative, Unavailable};
+use crate::error::{BuildError, KeyError, QuotaOutOfRange, RedisNegative, Unavailable};
+use crate::key::RedisKey;
 use crate::policy::{Counters, Decision, FailurePolicy, Source, Stats};
 use crate::script::{self, Call, Params, Reply};
 
@@ -151,10 +152,11 @@ impl<K: Hash + Eq + Clone> Core<K> {
     }
 
     /// Decides `n` cells of `key`, stored under `prefix + tail`.
-    pub(crate) async fn decide<Q>(&self, key: &Q, tail: &[u8], n: u32) -> Decision
+    pub(crate) async fn decide<Q, T>(&self, key: &Q, tail: &T, n: u32) -> Decision
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        T: RedisKey + ?Sized,
     {
         let params = self.current.load().params;
         if n == 0 {
@@ -175,20 +177,40 @@ impl<K: Hash + Eq + Clone> Core<K> {
                 redis_time: None,
             };
         }
-        self.decide_remote(key, tail, n, params).await
+        let redis_key = match self.redis_key(tail) {
+            Ok(redis_key) => redis_key,
+            Err(e) => return client(Err(RedisNegative::Key(e))),
+        };
+        self.decide_remote(key, &redis_key, n, params).await
+    }
+
+    /// `prefix + tail`, or the error for a tail past `max_key_len`.
+    fn redis_key<T: RedisKey + ?Sized>(&self, tail: &T) -> Result<Vec<u8>, KeyError> {
+        let mut redis_key = Vec::with_capacity(self.prefix.len() + 32);
+        redis_key.extend_from_slice(&self.prefix);
+        tail.write_key(&mut redis_key);
+        let len = redis_key.len() - self.prefix.len();
+        if len > self.max_key_len {
+            return Err(KeyError::TooLong {
+                len,
+                max: self.max_key_len,
+            });
+        }
+        Ok(redis_key)
     }
 
     /// Checks `n` cells until they are admitted, sleeping for each denial's
     /// wait; returns the first answer that is neither.
-    pub(crate) async fn until_ready<Q>(
+    pub(crate) async fn until_ready<Q, T>(
         &self,
         key: &Q,
-        tail: &[u8],
+        tail: &T,
         n: u32,
     ) -> Result<(), RedisNegative>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        T: RedisKey + ?Sized,
     {
         loop {
             match self.decide(key, tail, n).await.into_result() {
@@ -201,14 +223,14 @@ impl<K: Hash + Eq + Clone> Core<K> {
     }
 
     /// The round trip, and the policy when it fails.
-    async fn decide_remote<Q>(&self, key: &Q, tail: &[u8], n: u32, params: Params) -> Decision
+    async fn decide_remote<Q>(&self, key: &Q, redis_key: &[u8], n: u32, params: Params) -> Decision
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         let epoch = self.cache.as_ref().map(DenyCache::epoch);
         let sent = Instant::now();
-        let error = match self.eval(tail, params.check(n)).await {
+        let error = match self.eval(redis_key, params.check(n)).await {
             Ok(reply) if reply.admitted => {
                 return Decision {
                     outcome: Ok(()),
@@ -276,17 +298,22 @@ impl<K: Hash + Eq + Clone> Core<K> {
         }
     }
 
-    /// Gives back `n` cells of `key`, stored under `prefix + tail`.
-    pub(crate) async fn refund<Q>(&self, key: &Q, tail: &[u8], n: u32) -> Result<(), Unavailable>
+    /// Gives back `n` cells of `key`, stored under `prefix + tail` (a tail
+    /// past `max_key_len` has no bucket: nothing to do).
+    pub(crate) async fn refund<Q, T>(&self, key: &Q, tail: &T, n: u32) -> Result<(), Unavailable>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
+        T: RedisKey + ?Sized,
     {
         if n == 0 {
             return Ok(());
         }
         let params = self.current.load().params;
-        let refunded = self.eval(tail, params.refund(n)).await.map(|_| ());
+        let Ok(redis_key) = self.redis_key(tail) else {
+            return Ok(());
+        };
+        let refunded = self.eval(&redis_key, params.refund(n)).await.map(|_| ());
         // After the reply (or the failure: it may have been applied), so a
         // check whose denial predates the refund cannot cache it after this.
         if let Some(cache) = &self.cache {
@@ -295,18 +322,15 @@ impl<K: Hash + Eq + Clone> Core<K> {
         refunded
     }
 
-    /// Runs the script on `prefix + tail`: `EVALSHA`, and the whole script
-    /// with `EVAL` when the server answers `NOSCRIPT` (a restarted or
-    /// flushed server), all within the call timeout.
-    async fn eval(&self, tail: &[u8], call: Call) -> Result<Reply, Unavailable> {
-        let mut key = Vec::with_capacity(self.prefix.len() + tail.len());
-        key.extend_from_slice(&self.prefix);
-        key.extend_from_slice(tail);
+    /// Runs the script on `key`: `EVALSHA`, and the whole script with
+    /// `EVAL` when the server answers `NOSCRIPT` (a restarted or flushed
+    /// server), all within the call timeout.
+    async fn eval(&self, key: &[u8], call: Call) -> Result<Reply, Unavailable> {
         let round_trips = async {
             let mut con = self.con.manager();
             let invoke = |first: &str, script: &str| {
                 let mut cmd = redis::cmd(first);
-                cmd.arg(script).arg(1).arg(&key).arg(&[call.op][..]);
+                cmd.arg(script).arg(1).arg(key).arg(&[call.op][..]);
                 for arg in call.args {
                     cmd.arg(arg);
                 }

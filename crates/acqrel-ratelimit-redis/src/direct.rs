@@ -87,6 +87,27 @@ impl RedisRateLimiter {
         self.core.policy()
     }
 
+    /// Whether a denial is cached now (answering checks without a round
+    /// trip until it lapses).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use acqrel_ratelimit::Quota;
+    /// use acqrel_ratelimit_redis::{FailurePolicy, RedisRateLimiter};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let quota = Quota::per_second(NonZeroU32::new(10).unwrap());
+    /// let limiter = RedisRateLimiter::builder("redis://127.0.0.1:1/", "api", quota, FailurePolicy::FailClosed)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(!limiter.has_cached_denial());
+    /// # });
+    /// ```
+    pub fn has_cached_denial(&self) -> bool {
+        self.core.cached_denials() > 0
+    }
+
     /// Takes one cell if the bucket has it.
     ///
     /// # Errors
@@ -156,7 +177,7 @@ impl RedisRateLimiter {
     ///
     /// See [`Decision`].
     pub async fn decide(&self, n: u32) -> Decision {
-        self.core.decide(&(), &[], n).await
+        self.core.decide(&(), &[][..], n).await
     }
 
     /// Waits until `n` cells are admitted, then takes them: checks, sleeps
@@ -190,7 +211,7 @@ impl RedisRateLimiter {
     /// # Ok(()) }
     /// ```
     pub async fn until_n_ready(&self, n: u32) -> Result<(), RedisNegative> {
-        self.core.until_ready(&(), &[], n).await
+        self.core.until_ready(&(), &[][..], n).await
     }
 
     /// Gives back `n` cells taken and not used (capped at a full bucket).
@@ -224,7 +245,7 @@ impl RedisRateLimiter {
     /// # Ok(()) }
     /// ```
     pub async fn refund(&self, n: u32) -> Result<(), Unavailable> {
-        self.core.refund(&(), &[], n).await
+        self.core.refund(&(), &[][..], n).await
     }
 
     /// Changes the quota this client checks against, from its next check.

@@ -10,12 +10,13 @@ use std::time::Duration;
 use acqrel_ratelimit::Quota;
 
 use crate::core::{Config, Core};
-use crate::error::{BuildError, KeyError, QuotaOutOfRange, RedisNegative, Unavailable};
-use crate::policy::{Decision, FailurePolicy, Source, Stats};
+use crate::error::{BuildError, QuotaOutOfRange, RedisNegative, Unavailable};
+use crate::key::RedisKey;
+use crate::policy::{Decision, FailurePolicy, Stats};
 
 /// A GCRA limiter with one Redis key per key `K`: the prefix followed by
-/// the key's bytes (`K: AsRef<[u8]>`: `String`, `Vec<u8>`, `&str`, byte
-/// arrays; any bytes, UTF-8 or not, the empty key included).
+/// the key's bytes ([`RedisKey`]: strings and byte strings as they are, any
+/// bytes, UTF-8 or not, the empty key included; integers in decimal).
 ///
 /// The answers are [`KeyedRateLimiter`](acqrel_ratelimit::KeyedRateLimiter)'s
 /// with Redis's clock, plus [`RedisNegative::Key`] for a key longer than
@@ -134,7 +135,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRedisRateLimiter<K> {
     pub async fn check<Q>(&self, key: &Q) -> Result<(), RedisNegative>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + AsRef<[u8]> + ?Sized,
+        Q: Hash + Eq + ToOwned<Owned = K> + RedisKey + ?Sized,
     {
         self.check_n(key, 1).await
     }
@@ -170,7 +171,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRedisRateLimiter<K> {
     pub async fn check_n<Q>(&self, key: &Q, n: u32) -> Result<(), RedisNegative>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + AsRef<[u8]> + ?Sized,
+        Q: Hash + Eq + ToOwned<Owned = K> + RedisKey + ?Sized,
     {
         self.decide(key, n).await.into_result()
     }
@@ -187,17 +188,9 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRedisRateLimiter<K> {
     pub async fn decide<Q>(&self, key: &Q, n: u32) -> Decision
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + AsRef<[u8]> + ?Sized,
+        Q: Hash + Eq + ToOwned<Owned = K> + RedisKey + ?Sized,
     {
-        let bytes = key.as_ref();
-        if let Err(e) = self.key_ok(bytes) {
-            return Decision {
-                outcome: Err(RedisNegative::Key(e)),
-                source: Source::Client,
-                redis_time: None,
-            };
-        }
-        self.core.decide(key, bytes, n).await
+        self.core.decide(key, key, n).await
     }
 
     /// Waits until `n` cells of `key` are admitted, then takes them; see
@@ -228,11 +221,9 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRedisRateLimiter<K> {
     pub async fn until_n_ready<Q>(&self, key: &Q, n: u32) -> Result<(), RedisNegative>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + AsRef<[u8]> + ?Sized,
+        Q: Hash + Eq + ToOwned<Owned = K> + RedisKey + ?Sized,
     {
-        let bytes = key.as_ref();
-        self.key_ok(bytes)?;
-        self.core.until_ready(key, bytes, n).await
+        self.core.until_ready(key, key, n).await
     }
 
     /// Gives back `n` cells of `key`'s bucket (capped at a full bucket).
@@ -264,13 +255,9 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRedisRateLimiter<K> {
     pub async fn refund<Q>(&self, key: &Q, n: u32) -> Result<(), Unavailable>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + AsRef<[u8]> + ?Sized,
+        Q: Hash + Eq + RedisKey + ?Sized,
     {
-        let bytes = key.as_ref();
-        if self.key_ok(bytes).is_err() {
-            return Ok(());
-        }
-        self.core.refund(key, bytes, n).await
+        self.core.refund(key, key, n).await
     }
 
     /// Changes the quota this client checks every key against; see
@@ -307,16 +294,6 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRedisRateLimiter<K> {
     /// See [`RedisRateLimiter::stats`](crate::RedisRateLimiter::stats).
     pub fn stats(&self) -> Stats {
         self.core.stats()
-    }
-
-    fn key_ok(&self, bytes: &[u8]) -> Result<(), KeyError> {
-        if bytes.len() > self.core.max_key_len {
-            return Err(KeyError::TooLong {
-                len: bytes.len(),
-                max: self.core.max_key_len,
-            });
-        }
-        Ok(())
     }
 }
 

@@ -89,12 +89,14 @@ mod core;
 mod deny_cache;
 mod direct;
 mod error;
+mod key;
 mod keyed;
 mod policy;
 mod script;
 
 pub use crate::direct::{RedisRateLimiter, RedisRateLimiterBuilder};
 pub use crate::error::{BuildError, KeyError, QuotaOutOfRange, RedisNegative, Unavailable};
+pub use crate::key::RedisKey;
 pub use crate::keyed::{KeyedRedisRateLimiter, KeyedRedisRateLimiterBuilder};
 pub use crate::policy::{Decision, FailurePolicy, Source, Stats};
 

@@ -278,3 +278,26 @@ async fn redis_until_n_ready_sleeps_for_the_wait_named_then_takes_the_cells() {
         Err(RedisNegative::InsufficientCapacity { burst: 2 })
     ));
 }
+
+#[tokio::test]
+async fn redis_keyed_integer_keys_are_their_decimal_digits() {
+    let server = RedisServer::start();
+    let limiter: KeyedRedisRateLimiter<u64> = KeyedRedisRateLimiter::builder(
+        &server.url(),
+        "user:",
+        hourly(1),
+        FailurePolicy::FailClosed,
+    )
+    .timeout(common::PATIENCE)
+    .build()
+    .unwrap();
+    limiter.check(&42).await.unwrap();
+    assert!(limiter.check(&42).await.unwrap_err().not_until().is_some());
+    limiter.check(&u64::MAX).await.unwrap();
+    assert_eq!(server.command(&["EXISTS", "user:42"]), ":1");
+    assert_eq!(
+        server.command(&["EXISTS", "user:18446744073709551615"]),
+        ":1"
+    );
+    assert_eq!(limiter.cached_denials(), 1);
+}

@@ -4,13 +4,17 @@
 //! add up to one quota, not one each.
 //!
 //! ```sh
-//! redis-server --port 6390 --save '' --appendonly no &
+//! redis-server --port 6390 --save '' --appendonly no --daemonize yes
 //! cargo build --release -p acqrel-ratelimit-redis --example fleet
 //! for i in 1 2 3 4; do
 //!     cargo run --release -p acqrel-ratelimit-redis --example fleet -- \
 //!         redis://127.0.0.1:6390/ acqrel:fleet 100 20 5 &
 //! done; wait
+//! redis-cli -p 6390 shutdown nosave
 //! ```
+//!
+//! (The build first, so that the four runs start together instead of
+//! one after another as each waits for the others' build lock.)
 //!
 //! Arguments, all optional, in this order: the server's URL
 //! (`redis://127.0.0.1:6379/`), the key (`acqrel:fleet`), the rate in cells

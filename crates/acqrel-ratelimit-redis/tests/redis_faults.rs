@@ -6,6 +6,8 @@
 mod common;
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use acqrel_ratelimit::Quota;
@@ -280,6 +282,96 @@ async fn redis_limiter_built_while_redis_is_down_works_once_it_starts() {
         "{stats:?}"
     );
     assert_eq!(stats.script_loads, 1, "{stats:?}");
+}
+
+/// Waits, within `PATIENCE`, until `counter` reaches `at_least`.
+async fn until(counter: &AtomicU64, at_least: u64, what: &str) {
+    tokio::time::timeout(PATIENCE, async {
+        while counter.load(SeqCst) < at_least {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "{what}: {} of {at_least} within {PATIENCE:?}",
+            counter.load(SeqCst)
+        )
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_under_concurrent_checks_every_call_returns_and_all_recover() {
+    const TASKS: usize = 4;
+    let mut server = RedisServer::start();
+    // More cells than the calls below take.
+    let quota = hourly(1_000_000_000);
+    let limiter = Arc::new(limiter(&server, "busy", quota, FailurePolicy::FailClosed));
+    let (redis, refusals) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (limiter, redis, refusals, stop) = (
+                limiter.clone(),
+                redis.clone(),
+                refusals.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                while !stop.load(SeqCst) {
+                    let decision = decide(&limiter).await;
+                    match decision.source() {
+                        Source::Redis => {
+                            decision.into_result().expect("cells to spare");
+                            redis.fetch_add(1, SeqCst);
+                        }
+                        _ => {
+                            refused(&decision);
+                            refusals.fetch_add(1, SeqCst);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Killed while the checks are in flight: each returns, refused.
+    until(&redis, 100, "checks answered before the kill").await;
+    server.kill();
+    until(&refusals, 100, "checks refused while down").await;
+    let before_restart = redis.load(SeqCst);
+    let server = tokio::task::spawn_blocking(move || {
+        server.restart();
+        server
+    })
+    .await
+    .unwrap();
+    until(
+        &redis,
+        before_restart + 100,
+        "checks answered after the restart",
+    )
+    .await;
+    stop.store(true, SeqCst);
+    for task in tasks {
+        tokio::time::timeout(PATIENCE, task).await.unwrap().unwrap();
+    }
+    assert_back_on_redis(&limiter).await;
+    let stats = limiter.stats();
+    assert_eq!(stats.unavailable, refusals.load(SeqCst), "{stats:?}");
+    assert_eq!(
+        stats.redis,
+        redis.load(SeqCst) + u64::from(UP_CALLS),
+        "{stats:?}"
+    );
+    // Once at the start and once after the restart, by each check that
+    // found the script missing before the first reload landed: up to one
+    // per task each time.
+    assert!(
+        (2..=2 * TASKS as u64).contains(&stats.script_loads),
+        "{stats:?}"
+    );
+    drop(server);
 }
 
 // ===== slow =====

@@ -374,6 +374,25 @@ async fn redis_killed_under_concurrent_checks_every_call_returns_and_all_recover
     drop(server);
 }
 
+/// `Stats::round_trips` said "commands sent to Redis", yet a call made
+/// while the server is down counts one too (it is counted before the
+/// connection says whether it can send).
+#[tokio::test]
+async fn redis_round_trips_count_calls_made_while_the_server_is_down() {
+    let mut server = RedisServer::start();
+    let limiter = limiter(&server, "trips", hourly(1000), FailurePolicy::FailClosed);
+    decide(&limiter).await.into_result().unwrap();
+    // EVALSHA, NOSCRIPT, EVAL.
+    assert_eq!(limiter.stats().round_trips, 2);
+    server.kill();
+    for _ in 0..DOWN_CALLS {
+        refused(&decide(&limiter).await);
+    }
+    let stats = limiter.stats();
+    assert_eq!(stats.round_trips, 2 + u64::from(DOWN_CALLS), "{stats:?}");
+    assert_eq!(stats.unavailable, u64::from(DOWN_CALLS), "{stats:?}");
+}
+
 // ===== slow =====
 
 #[tokio::test]

@@ -93,17 +93,18 @@ impl<K: Hash + Eq + Clone> Core<K> {
         if config.timeout.is_zero() || config.connect_timeout.is_zero() {
             return Err(BuildError::ZeroTimeout);
         }
-        // Reconnection is tried at once and then every few milliseconds, a
-        // few times, each attempt bounded by the connect timeout (which may
-        // be longer than a call's: a handshake slower than a call still
-        // completes, in the background, for the calls after it). Each check
-        // is bounded by its own timeout whatever the reconnection does.
+        // One attempt per reconnection, bounded by the connect timeout
+        // (which may be longer than a call's: a handshake slower than a
+        // call still completes, in the background, for the calls after
+        // it). No retries with backoff inside the client: while the server
+        // refuses connections each call fails at once (and the policy
+        // answers) instead of waiting out a backoff, and the next call
+        // tries again. Each check is bounded by its own timeout whatever
+        // the reconnection does.
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(None)
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(5))
-            .set_max_delay(Duration::from_millis(50));
+            .set_number_of_retries(0);
         let con = Connection::new(client, manager_config).map_err(BuildError::Connection)?;
         Ok(Core {
             con,

@@ -153,8 +153,11 @@ impl Decision {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Commands sent, or attempted, to Redis (a script run, or its reload
-    /// after `NOSCRIPT`).
+    /// Commands handed to the connection for Redis (a script run, or its
+    /// reload after `NOSCRIPT`), counted before they are sent: a call made
+    /// while Redis is down or the connection is being re-established
+    /// counts one, sent or not (it is also counted in
+    /// [`unavailable`](Self::unavailable)).
     pub round_trips: u64,
     /// Checks and refunds the script answered.
     pub redis: u64,

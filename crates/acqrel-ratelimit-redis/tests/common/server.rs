@@ -74,14 +74,7 @@ impl RedisServer {
     /// Sends one command (inline form: words without spaces) and returns
     /// the server's reply line, without a client library.
     pub fn command(&self, words: &[&str]) -> String {
-        let mut stream = TcpStream::connect(self.addr()).expect("connect to redis-server");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("a read timeout");
-        stream
-            .write_all(format!("{}\r\n", words.join(" ")).as_bytes())
-            .expect("send to redis-server");
-        read_line(&mut stream)
+        command_on(self.port, words)
     }
 
     /// Kills the server at once (SIGKILL: no shutdown, no save) and waits
@@ -180,6 +173,21 @@ impl Drop for RedisServer {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// [`RedisServer::command`] to the server on loopback port `port`, for a
+/// thread that does not hold the server (a command that blocks, such as
+/// `DEBUG SLEEP`, sent while the test goes on).
+pub fn command_on(port: u16, words: &[&str]) -> String {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect(addr).expect("connect to redis-server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a read timeout");
+    stream
+        .write_all(format!("{}\r\n", words.join(" ")).as_bytes())
+        .expect("send to redis-server");
+    read_line(&mut stream)
 }
 
 /// A port nothing listens on now (the kernel's choice for port 0).

@@ -126,6 +126,15 @@ impl Decision {
         self.redis_time
     }
 
+    /// The answer, borrowed.
+    ///
+    /// # Errors
+    ///
+    /// The [`RedisNegative`] that refused the request.
+    pub fn as_result(&self) -> Result<(), &RedisNegative> {
+        self.outcome.as_ref().map(|&()| ())
+    }
+
     /// The answer: what [`check_n`](crate::RedisRateLimiter::check_n)
     /// returns.
     ///

@@ -440,3 +440,120 @@ async fn redis_slow_server_times_out_as_configured_then_works_again() {
     assert_eq!(stats.unavailable, before + timeouts + after, "{stats:?}");
     assert_eq!(stats.script_loads, 1, "{stats:?}");
 }
+
+// ===== a connection that goes silent =====
+
+/// A TCP proxy in front of the server whose connections can be silenced:
+/// a silenced connection stays open and swallows everything sent to it,
+/// answering nothing, as a peer behind a partition or a moved address
+/// does; connections made after the silencing pass traffic as usual.
+struct SilencingProxy {
+    port: u16,
+    /// Connections accepted so far; those numbered below `silenced` are
+    /// silent.
+    silenced: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicU64>,
+}
+
+impl SilencingProxy {
+    fn start(upstream: u16) -> SilencingProxy {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silenced = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicU64::new(0));
+        let (s, st, acc) = (silenced.clone(), stop.clone(), accepted.clone());
+        std::thread::spawn(move || {
+            while !st.load(SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let number = acc.fetch_add(1, SeqCst);
+                let server = std::net::TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let (s, st) = (s.clone(), st.clone());
+                    std::thread::spawn(move || {
+                        use std::io::{Read, Write};
+                        let mut buf = [0u8; 4096];
+                        while let Ok(n @ 1..) = from.read(&mut buf) {
+                            if st.load(SeqCst) {
+                                break;
+                            }
+                            if number >= s.load(SeqCst) && to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        SilencingProxy {
+            port,
+            silenced,
+            stop,
+            accepted,
+        }
+    }
+
+    /// Silences every connection accepted so far.
+    fn silence_existing(&self) {
+        self.silenced.store(self.accepted.load(SeqCst), SeqCst);
+    }
+}
+
+impl Drop for SilencingProxy {
+    fn drop(&mut self) {
+        // The acceptor stops within a poll; the pumps at their next read,
+        // or when the server's end closes as the test's server is killed.
+        self.stop.store(true, SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn redis_connection_that_goes_silent_without_closing_is_replaced() {
+    let server = RedisServer::start();
+    let proxy = SilencingProxy::start(server.port());
+    let timeout = Duration::from_millis(100);
+    let limiter = RedisRateLimiter::builder(
+        &format!("redis://127.0.0.1:{}/", proxy.port),
+        "silent",
+        hourly(1_000),
+        FailurePolicy::FailClosed,
+    )
+    .timeout(timeout)
+    .build()
+    .unwrap();
+    until_redis_answers(&limiter, refused).await;
+    // The connection is now open and silent: no error, no reply, ever.
+    // Without a replacement every later call would time out, until the
+    // kernel gave up on the socket (minutes).
+    proxy.silence_existing();
+    let timeouts = AtomicU64::new(0);
+    let failed = until_redis_answers(&limiter, |decision| {
+        refused(decision);
+        if let Err(RedisNegative::Unavailable(e)) = decision.as_result()
+            && e.is_timeout()
+        {
+            timeouts.fetch_add(1, SeqCst);
+        }
+    })
+    .await;
+    // The silent connection's calls time out; the replacement comes after
+    // three of them.
+    assert!(
+        timeouts.load(SeqCst) >= 3,
+        "{timeouts:?} of {failed} failures timed out"
+    );
+    let stats = limiter.stats();
+    assert!(stats.renewals >= 1, "{stats:?}");
+    assert_back_on_redis(&limiter).await;
+    drop(proxy);
+}

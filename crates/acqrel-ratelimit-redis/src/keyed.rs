@@ -350,7 +350,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRedisRateLimiterBuilder<
     }
 
     /// The longest key taken, in bytes, prefix not counted; 1024 by
-    /// default. A longer one is refused with [`KeyError::TooLong`] before
+    /// default. A longer one is refused with [`KeyError::TooLong`](crate::KeyError::TooLong) before
     /// any round trip (Redis would take keys up to 512 MB, each sent with
     /// every call).
     pub fn max_key_len(mut self, max_key_len: usize) -> Self {

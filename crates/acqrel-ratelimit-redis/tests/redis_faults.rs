@@ -92,6 +92,23 @@ async fn assert_back_on_redis(limiter: &RedisRateLimiter) {
     }
 }
 
+/// Restarts `server` and waits until `limiter` is back on Redis, every
+/// failure on the way being `FailClosed`'s; asserts that every call made
+/// while it was down (`DOWN_CALLS`) and on the way back counted as
+/// unavailable, and returns the stats.
+async fn restart_and_recover_closed(server: &mut RedisServer, limiter: &RedisRateLimiter) -> Stats {
+    server.restart();
+    let failures = until_redis_answers(limiter, refused).await;
+    assert_back_on_redis(limiter).await;
+    let stats = limiter.stats();
+    assert_eq!(
+        stats.unavailable,
+        u64::from(DOWN_CALLS) + failures,
+        "{stats:?}"
+    );
+    stats
+}
+
 /// Asserts `decision` is `FailClosed`'s refusal.
 fn refused(decision: &Decision) {
     assert_eq!(decision.source(), Source::FailClosed, "{decision:?}");
@@ -134,15 +151,7 @@ async fn redis_killed_fail_closed_errs_every_call_then_recovers_without_a_rebuil
     assert_eq!(down.unavailable, u64::from(DOWN_CALLS), "{down:?}");
     assert_eq!((down.fail_open, down.fail_local), (0, 0), "{down:?}");
 
-    server.restart();
-    let failures = until_redis_answers(&limiter, refused).await;
-    assert_back_on_redis(&limiter).await;
-    let stats = limiter.stats();
-    assert_eq!(
-        stats.unavailable,
-        u64::from(DOWN_CALLS) + failures,
-        "{stats:?}"
-    );
+    let stats = restart_and_recover_closed(&mut server, &limiter).await;
     // The restarted server is empty: the script is loaded once more.
     assert_eq!(stats.script_loads, 2, "{stats:?}");
     assert_eq!(stats.redis, 1 + 1 + u64::from(UP_CALLS), "{stats:?}");
@@ -272,15 +281,7 @@ async fn redis_limiter_built_while_redis_is_down_works_once_it_starts() {
     }
     assert_eq!(limiter.stats().unavailable, u64::from(DOWN_CALLS));
 
-    server.restart();
-    let failures = until_redis_answers(&limiter, refused).await;
-    assert_back_on_redis(&limiter).await;
-    let stats = limiter.stats();
-    assert_eq!(
-        stats.unavailable,
-        u64::from(DOWN_CALLS) + failures,
-        "{stats:?}"
-    );
+    let stats = restart_and_recover_closed(&mut server, &limiter).await;
     assert_eq!(stats.script_loads, 1, "{stats:?}");
 }
 

@@ -95,6 +95,8 @@ impl Connection {
                 if self.failures.fetch_add(1, Relaxed) + 1 < RENEW_AFTER {
                     return false;
                 }
+                // Relaxed: see the module docs (a racing failure may be
+                // counted towards the next renewal, or lost).
                 self.failures.store(0, Relaxed);
                 match ConnectionManager::new_lazy_with_config(
                     self.client.clone(),
@@ -115,6 +117,7 @@ impl Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Relaxed: a statistic for display; no pair.
         f.debug_struct("Connection")
             .field("failures", &self.failures.load(Relaxed))
             .finish_non_exhaustive()

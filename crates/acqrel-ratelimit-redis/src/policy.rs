@@ -210,15 +210,17 @@ impl Counters {
     }
 
     pub(crate) fn read(&self) -> Stats {
+        // Relaxed: a statistic; no pair (each counter read on its own).
+        let read = |counter: &AtomicU64| counter.load(Relaxed);
         Stats {
-            round_trips: self.round_trips.load(Relaxed),
-            redis: self.redis.load(Relaxed),
-            deny_cache: self.deny_cache.load(Relaxed),
-            unavailable: self.unavailable.load(Relaxed),
-            fail_open: self.fail_open.load(Relaxed),
-            fail_local: self.fail_local.load(Relaxed),
-            script_loads: self.script_loads.load(Relaxed),
-            renewals: self.renewals.load(Relaxed),
+            round_trips: read(&self.round_trips),
+            redis: read(&self.redis),
+            deny_cache: read(&self.deny_cache),
+            unavailable: read(&self.unavailable),
+            fail_open: read(&self.fail_open),
+            fail_local: read(&self.fail_local),
+            script_loads: read(&self.script_loads),
+            renewals: read(&self.renewals),
         }
     }
 }

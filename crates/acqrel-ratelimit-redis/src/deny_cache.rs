@@ -179,9 +179,10 @@ impl<K: Hash + Eq> DenyCache<K> {
             redis_now: reply.now,
             earliest_one,
             t,
-            lapses: sent
-                .checked_add(wait)
-                .unwrap_or(sent + Duration::from_secs(1 << 32)),
+            // A wait past what an `Instant` holds (never, for tolerances
+            // within 2^51 s) lapses at once: the entry is only a shortcut,
+            // and the fallback must not overflow in turn.
+            lapses: sent.checked_add(wait).unwrap_or(sent),
         };
         if self.entries.len() >= self.max_keys && !self.entries.contains_key(&key) {
             // Whatever lapsed by the time the check was sent has lapsed.

@@ -500,6 +500,35 @@ impl FlagSet {
         ))
     }
 
+    /// A flag set of `flags` (by key: a later flag with a key replaces an
+    /// earlier one) and the flag set's own `metadata`. For programs that
+    /// combine flag sets, such as several flag files served as one. The
+    /// flags keep their own metadata as they are (each flag's
+    /// [`metadata`](Flag::metadata) already includes the metadata of the set
+    /// it was loaded with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use acqrel_flags::FlagSet;
+    ///
+    /// let (a, _) = FlagSet::parse(r#"{"metadata": {"team": "web"}, "flags": {"f": {"state": "ENABLED", "variants": {"on": true}}}}"#)?;
+    /// let (b, _) = FlagSet::parse(r#"{"flags": {"f": {"state": "DISABLED", "variants": {"on": true}}, "g": {"state": "ENABLED", "variants": {"n": 1}}}}"#)?;
+    /// let metadata = a.metadata().clone();
+    /// let merged = FlagSet::from_flags(a.into_iter().chain(b), metadata);
+    /// assert_eq!(merged.len(), 2);
+    /// assert_eq!(merged.get("f").unwrap().state(), acqrel_flags::FlagState::Disabled);
+    /// assert_eq!(merged.metadata()["team"], "web");
+    /// # Ok::<(), acqrel_flags::LoadError>(())
+    /// ```
+    pub fn from_flags(flags: impl IntoIterator<Item = Flag>, metadata: Map<String, Json>) -> FlagSet {
+        let flags = flags
+            .into_iter()
+            .map(|flag| (flag.key().to_owned(), flag))
+            .collect();
+        FlagSet { flags, metadata }
+    }
+
     /// The flag `key`, if the set has it.
     ///
     /// # Examples

@@ -419,6 +419,57 @@ impl Flags {
         self.flags.flags.keys().map(String::as_str)
     }
 
+    /// The flags, in key order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use acqrel_flags::{FlagSet, FlagStore};
+    /// let json = r#"{"flags": {"b": {"state": "ENABLED", "variants": {"x": 1}}, "a": {"state": "DISABLED", "variants": {"x": 1}}}}"#;
+    /// let flags = FlagStore::from_set(FlagSet::parse(json).unwrap().0).snapshot();
+    /// let states: Vec<_> = flags.iter().map(|flag| (flag.key(), flag.state().as_str())).collect();
+    /// assert_eq!(states, [("a", "DISABLED"), ("b", "ENABLED")]);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = &Flag> {
+        self.flags.flags.values().map(|flag| &**flag)
+    }
+
+    /// Evaluates flag `key` for `ctx` as whatever type the flag has, for
+    /// callers that do not know the type: a remote evaluation API such as
+    /// OFREP, whose requests carry none.
+    ///
+    /// The reasons and error codes are those of [`resolve`](Self::resolve),
+    /// except that `TypeMismatch` cannot happen; `value` is `None` exactly
+    /// where a typed `resolve` serves the caller's default (no such flag,
+    /// disabled, no default variant to fall back on, or an error), so the
+    /// caller applies its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use acqrel_flags::{EvaluationContext, FlagSet, FlagStore, Reason, Value};
+    ///
+    /// let json = r#"{"flags": {
+    ///     "limit": {"state": "ENABLED", "variants": {"low": 10, "high": 100}, "defaultVariant": "low"},
+    ///     "later": {"state": "ENABLED", "variants": {"on": true}}
+    /// }}"#;
+    /// let flags = FlagStore::from_set(FlagSet::parse(json).unwrap().0).snapshot();
+    /// let ctx = EvaluationContext::new();
+    /// let r = flags.evaluate("limit", &ctx);
+    /// assert_eq!((r.value, r.variant.as_deref(), r.reason), (Some(Value::Int(10)), Some("low"), Reason::Static));
+    /// // No default variant: the caller's own default.
+    /// assert_eq!((flags.evaluate("later", &ctx).value, flags.evaluate("later", &ctx).reason), (None, Reason::Default));
+    /// ```
+    pub fn evaluate(&self, key: &str, ctx: &EvaluationContext) -> Resolution<Option<Value>> {
+        let generation = &*self.flags;
+        let flag = generation.flags.get(key).map(|flag| &**flag);
+        // A missing flag is reported before the kind is looked at.
+        let kind = flag.map_or(ValueKind::Bool, Flag::kind);
+        eval::resolve(flag, key, &generation.metadata, kind, None, ctx, |value| {
+            Some(Some(value.clone()))
+        })
+    }
+
     /// Evaluates flag `key` as a `T` for `ctx`, with `default` as the
     /// caller's default.
     ///
@@ -462,6 +513,23 @@ impl Flags {
     ) -> Resolution<T> {
         self.flags
             .resolve(key, T::KIND, default, ctx, T::from_value)
+    }
+
+    /// The flag set's own metadata (the top-level `metadata` of the last
+    /// [`FlagStore::replace`]), which is also what a key naming no flag
+    /// resolves with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use acqrel_flags::{FlagSet, FlagStore};
+    ///
+    /// let (set, _) = FlagSet::parse(r#"{"metadata": {"flagSetId": "web"}, "flags": {}}"#).unwrap();
+    /// let flags = FlagStore::from_set(set).snapshot();
+    /// assert_eq!(flags.metadata()["flagSetId"], "web");
+    /// ```
+    pub fn metadata(&self) -> &Map<String, Json> {
+        &self.flags.metadata
     }
 
     /// [`resolve`](Self::resolve) with the type chosen at run time: the

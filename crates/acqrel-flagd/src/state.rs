@@ -1,0 +1,46 @@
+//! What every connection shares: the served flags, the options, the
+//! metrics, the limiter and the shutdown signal.
+
+use std::net::IpAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, OnceLock};
+
+use acqrel_core::Latch;
+use acqrel_flags::FlagStore;
+use acqrel_pool::Shutdown;
+use acqrel_ratelimit::KeyedRateLimiter;
+
+use crate::cli::Options;
+use crate::metrics::Metrics;
+use crate::sources::Sources;
+
+/// The state `/metrics` reads at each scrape (shared with its collector).
+pub(crate) struct Live {
+    /// The merged flags the OFREP port evaluates.
+    pub(crate) store: Arc<FlagStore>,
+    /// The flag files, once loaded.
+    pub(crate) sources: OnceLock<Sources>,
+    /// Open once every flag file loaded: `/readyz` answers 200, and the
+    /// OFREP port evaluates. Its open (Release) pairs with the Acquire of
+    /// `is_open` in the handlers, so a handler that sees it open sees
+    /// `sources` set and the store merged.
+    pub(crate) ready: Latch,
+    /// Change streams open now (bounded by `--max-sse-streams`).
+    pub(crate) sse_open: AtomicUsize,
+}
+
+/// The server's shared state.
+pub(crate) struct State {
+    pub(crate) live: Arc<Live>,
+    pub(crate) metrics: Metrics,
+    pub(crate) options: Options,
+    /// This process's part of every ETag and event id, so a restarted
+    /// server (whose generations count from 0 again) never matches a tag
+    /// the previous one gave out.
+    pub(crate) instance: String,
+    /// `--rate-limit`, per client address.
+    pub(crate) limiter: Option<KeyedRateLimiter<IpAddr>>,
+    /// Cancelled when the server starts shutting down: accept loops stop,
+    /// connections finish their request and close, change streams end.
+    pub(crate) stop: Shutdown,
+}

@@ -290,7 +290,9 @@ where
     T: std::str::FromStr,
     T::Err: fmt::Display,
 {
-    let text = value.to_str().ok_or_else(|| invalid(flag, &lossy(value), "not UTF-8"))?;
+    let text = value
+        .to_str()
+        .ok_or_else(|| invalid(flag, &lossy(value), "not UTF-8"))?;
     text.parse().map_err(|err| invalid(flag, text, err))
 }
 
@@ -317,7 +319,9 @@ fn file_uri(value: &OsString) -> Result<PathBuf, UsageError> {
 
 /// `N/s` (or a plain `N`) requests per second, N ≥ 1.
 fn rate(flag: &str, value: &OsString) -> Result<NonZeroU32, UsageError> {
-    let text = value.to_str().ok_or_else(|| invalid(flag, &lossy(value), "not UTF-8"))?;
+    let text = value
+        .to_str()
+        .ok_or_else(|| invalid(flag, &lossy(value), "not UTF-8"))?;
     let number = text.strip_suffix("/s").unwrap_or(text);
     number
         .parse::<NonZeroU32>()
@@ -326,7 +330,9 @@ fn rate(flag: &str, value: &OsString) -> Result<NonZeroU32, UsageError> {
 
 /// Whole or fractional seconds, at most a day.
 fn seconds(flag: &str, value: &OsString) -> Result<Duration, UsageError> {
-    let text = value.to_str().ok_or_else(|| invalid(flag, &lossy(value), "not UTF-8"))?;
+    let text = value
+        .to_str()
+        .ok_or_else(|| invalid(flag, &lossy(value), "not UTF-8"))?;
     let secs: f64 = text
         .strip_suffix('s')
         .unwrap_or(text)
@@ -353,7 +359,14 @@ mod tests {
 
     #[test]
     fn uris_repeat_in_order_and_accept_both_spellings() {
-        let options = start(&["--uri", "file:a.json", "-f", "file:///abs/b.json", "--uri=file:c.json"]).unwrap();
+        let options = start(&[
+            "--uri",
+            "file:a.json",
+            "-f",
+            "file:///abs/b.json",
+            "--uri=file:c.json",
+        ])
+        .unwrap();
         let files: Vec<_> = options.files.iter().map(|p| p.to_str().unwrap()).collect();
         assert_eq!(files, ["a.json", "/abs/b.json", "c.json"]);
     }
@@ -361,33 +374,99 @@ mod tests {
     #[test]
     fn every_flag_parses() {
         let options = start(&[
-            "-f", "file:a", "--bind", "0.0.0.0", "--ofrep-port", "1", "-m", "2", "-p", "3", "-g", "4",
-            "--rate-limit", "50/s", "--shutdown-grace", "2.5", "--sse-keep-alive", "1s",
-            "--max-sse-streams", "7", "--max-connections", "9", "--max-body", "10", "--debounce-ms", "20",
+            "-f",
+            "file:a",
+            "--bind",
+            "0.0.0.0",
+            "--ofrep-port",
+            "1",
+            "-m",
+            "2",
+            "-p",
+            "3",
+            "-g",
+            "4",
+            "--rate-limit",
+            "50/s",
+            "--shutdown-grace",
+            "2.5",
+            "--sse-keep-alive",
+            "1s",
+            "--max-sse-streams",
+            "7",
+            "--max-connections",
+            "9",
+            "--max-body",
+            "10",
+            "--debounce-ms",
+            "20",
         ])
         .unwrap();
         assert_eq!(options.bind, IpAddr::from([0, 0, 0, 0]));
-        assert_eq!((options.ofrep_port, options.management_port, options.port, options.sync_port), (1, 2, 3, 4));
+        assert_eq!(
+            (
+                options.ofrep_port,
+                options.management_port,
+                options.port,
+                options.sync_port
+            ),
+            (1, 2, 3, 4)
+        );
         assert_eq!(options.rate_limit, NonZeroU32::new(50));
         assert_eq!(options.shutdown_grace, Duration::from_millis(2500));
         assert_eq!(options.sse_keep_alive, Duration::from_secs(1));
-        assert_eq!((options.max_sse_streams.get(), options.max_connections.get(), options.max_body), (7, 9, 10));
+        assert_eq!(
+            (
+                options.max_sse_streams.get(),
+                options.max_connections.get(),
+                options.max_body
+            ),
+            (7, 9, 10)
+        );
         assert_eq!(options.debounce, Duration::from_millis(20));
     }
 
     #[test]
     fn mistakes_are_typed() {
-        assert_eq!(Options::parse(Vec::<String>::new()), Err(UsageError::NoCommand));
-        assert!(matches!(Options::parse(["serve"]), Err(UsageError::UnknownCommand(c)) if c == "serve"));
-        assert!(matches!(start(&["-f", "file:a", "--nope"]), Err(UsageError::UnknownFlag(f)) if f == "--nope"));
+        assert_eq!(
+            Options::parse(Vec::<String>::new()),
+            Err(UsageError::NoCommand)
+        );
+        assert!(
+            matches!(Options::parse(["serve"]), Err(UsageError::UnknownCommand(c)) if c == "serve")
+        );
+        assert!(
+            matches!(start(&["-f", "file:a", "--nope"]), Err(UsageError::UnknownFlag(f)) if f == "--nope")
+        );
         assert!(matches!(start(&["-f"]), Err(UsageError::MissingValue(f)) if f == "-f"));
-        assert!(matches!(start(&["-f", "file:a", "--ofrep-port", "70000"]), Err(UsageError::InvalidValue { .. })));
-        assert!(matches!(start(&["-f", "file:a", "--rate-limit", "0/s"]), Err(UsageError::InvalidValue { .. })));
-        assert!(matches!(start(&["-f", "file:a", "--shutdown-grace", "-1"]), Err(UsageError::InvalidValue { .. })));
-        assert!(matches!(start(&["-f", "file:a", "--sse-keep-alive", "0"]), Err(UsageError::InvalidValue { .. })));
-        assert!(matches!(start(&["-f", "file:a", "--max-sse-streams", "0"]), Err(UsageError::InvalidValue { .. })));
-        assert!(matches!(start(&["-f", "http://x/flags.json"]), Err(UsageError::InvalidValue { .. })));
-        assert!(matches!(start(&["-f", "file:"]), Err(UsageError::InvalidValue { .. })));
+        assert!(matches!(
+            start(&["-f", "file:a", "--ofrep-port", "70000"]),
+            Err(UsageError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            start(&["-f", "file:a", "--rate-limit", "0/s"]),
+            Err(UsageError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            start(&["-f", "file:a", "--shutdown-grace", "-1"]),
+            Err(UsageError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            start(&["-f", "file:a", "--sse-keep-alive", "0"]),
+            Err(UsageError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            start(&["-f", "file:a", "--max-sse-streams", "0"]),
+            Err(UsageError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            start(&["-f", "http://x/flags.json"]),
+            Err(UsageError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            start(&["-f", "file:"]),
+            Err(UsageError::InvalidValue { .. })
+        ));
         assert_eq!(start(&[]), Err(UsageError::NoUri));
     }
 

@@ -159,7 +159,8 @@ impl Collector for LiveCollector {
             )?;
             for (path, status) in &statuses {
                 let file = path.display().to_string();
-                for (outcome, count) in [("applied", status.reloads), ("refused", status.failures)] {
+                for (outcome, count) in [("applied", status.reloads), ("refused", status.failures)]
+                {
                     let labels = [("file", file.as_str()), ("outcome", outcome)];
                     ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
                 }
@@ -169,7 +170,12 @@ impl Collector for LiveCollector {
     }
 }
 
-fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> Result<(), fmt::Error> {
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), fmt::Error> {
     // Gauges are i64 in prometheus-client; the values here stay far below.
     let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
     gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)

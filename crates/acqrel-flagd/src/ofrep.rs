@@ -60,11 +60,13 @@ pub(crate) fn context(key: Option<&str>, body: &[u8]) -> Result<EvaluationContex
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(EvaluationContext::new());
     }
-    let request: Json = serde_json::from_slice(body).map_err(|error| {
-        invalid_context(key, &format!("the request body is not JSON: {error}"))
-    })?;
+    let request: Json = serde_json::from_slice(body)
+        .map_err(|error| invalid_context(key, &format!("the request body is not JSON: {error}")))?;
     let Json::Object(mut request) = request else {
-        return Err(invalid_context(key, "the request body must be a JSON object"));
+        return Err(invalid_context(
+            key,
+            "the request body must be a JSON object",
+        ));
     };
     match request.remove("context") {
         None | Some(Json::Null) => Ok(EvaluationContext::new()),
@@ -99,7 +101,11 @@ pub(crate) fn evaluate_one(state: &State, key: &str, ctx: &EvaluationContext) ->
 pub(crate) fn bulk_etag(state: &State, generation: u64, body: &[u8]) -> String {
     let mut hasher = DefaultHasher::new();
     body.hash(&mut hasher);
-    format!("\"{}-{generation}-{:016x}\"", state.instance, hasher.finish())
+    format!(
+        "\"{}-{generation}-{:016x}\"",
+        state.instance,
+        hasher.finish()
+    )
 }
 
 /// The change streams' event id and `etag` for `generation`: the flag
@@ -110,9 +116,10 @@ pub(crate) fn config_tag(state: &State, generation: u64) -> String {
 
 /// Whether an `If-None-Match` header value names `etag` (or is `*`).
 pub(crate) fn matches(if_none_match: &str, etag: &str) -> bool {
-    if_none_match.split(',').map(str::trim).any(|tag| {
-        tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag
-    })
+    if_none_match
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
 /// `POST /ofrep/v1/evaluate/flags`: every flag of `flags`, with the event
@@ -176,7 +183,10 @@ fn success(key: &str, resolution: Resolution<Option<Value>>) -> Json {
     if let Some(variant) = resolution.variant {
         body.insert("variant".into(), variant.into());
     }
-    body.insert("metadata".into(), Json::Object((*resolution.metadata).clone()));
+    body.insert(
+        "metadata".into(),
+        Json::Object((*resolution.metadata).clone()),
+    );
     Json::Object(body)
 }
 
@@ -213,9 +223,18 @@ mod tests {
         assert!(context(None, b" \n").is_ok());
         assert!(context(None, b"{}").is_ok());
         assert!(context(None, b"{\"context\": null}").is_ok());
-        let ctx = context(None, br#"{"context": {"targetingKey": "u1", "a": 1}}"#).ok().unwrap();
+        let ctx = context(None, br#"{"context": {"targetingKey": "u1", "a": 1}}"#)
+            .ok()
+            .unwrap();
         assert_eq!(ctx.targeting_key(), Some("u1"));
-        for bad in [&b"{"[..], b"[]", b"{\"context\": 3}", b"{\"context\": []}", b"\xff\xfe", b"\"text\""] {
+        for bad in [
+            &b"{"[..],
+            b"[]",
+            b"{\"context\": 3}",
+            b"{\"context\": []}",
+            b"\xff\xfe",
+            b"\"text\"",
+        ] {
             let answer = context(Some("k"), bad).err().unwrap();
             assert_eq!(answer.status, 400);
             let body: Json = serde_json::from_slice(&answer.body).unwrap();

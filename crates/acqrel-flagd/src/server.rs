@@ -136,9 +136,9 @@ impl Server {
             ready: Latch::new(),
             sse_open: AtomicUsize::new(0),
         });
-        let limiter = options.rate_limit.map(|rate| {
-            KeyedRateLimiter::<IpAddr>::new(Quota::per_second(rate))
-        });
+        let limiter = options
+            .rate_limit
+            .map(|rate| KeyedRateLimiter::<IpAddr>::new(Quota::per_second(rate)));
         let state = Arc::new(State {
             metrics: Metrics::new(Arc::clone(&live)),
             live,
@@ -190,7 +190,10 @@ impl Server {
     pub fn serve(self) -> Running {
         let connections = Arc::new(TaskGroup::new().limit(self.state.options.max_connections));
         let loops = TaskGroup::new();
-        for (listener, port) in [(self.ofrep, Port::Ofrep), (self.management, Port::Management)] {
+        for (listener, port) in [
+            (self.ofrep, Port::Ofrep),
+            (self.management, Port::Management),
+        ] {
             let state = Arc::clone(&self.state);
             let connections = Arc::clone(&connections);
             // The accept loops never fail: a group of two that is only
@@ -262,7 +265,10 @@ impl Running {
             .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))?;
         let _ = self.state.live.sources.set(loaded);
         self.state.live.ready.open();
-        tracing::info!(generation = self.state.live.store.generation(), "flags loaded; ready");
+        tracing::info!(
+            generation = self.state.live.store.generation(),
+            "flags loaded; ready"
+        );
         Ok(())
     }
 
@@ -389,7 +395,9 @@ async fn connection(
         async move { Ok::<_, Infallible>(handle(&state, port, peer, request).await) }
     });
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(READ_TIMEOUT);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT);
     let mut serving = pin!(builder.serve_connection(TokioIo::new(stream), service));
     let result = tokio::select! {
         result = serving.as_mut() => result,
@@ -445,9 +453,10 @@ async fn ofrep_route(
     };
     if request.method() != method {
         let mut response = answer(ofrep::general(405, "method not allowed"));
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(if method == Method::GET { "GET" } else { "POST" }));
+        response.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static(if method == Method::GET { "GET" } else { "POST" }),
+        );
         return (route, response);
     }
     if let Some(limited) = rate_limited(state, peer) {
@@ -505,7 +514,9 @@ fn management_route(state: &State, request: &Request<Incoming>) -> (&'static str
 fn rate_limited(state: &State, peer: SocketAddr) -> Option<Response<Body>> {
     let limiter = state.limiter.as_ref()?;
     let refused = limiter.check(&peer.ip()).err()?;
-    let wait = refused.not_until().map_or(Duration::from_secs(1), |n| n.wait_time());
+    let wait = refused
+        .not_until()
+        .map_or(Duration::from_secs(1), |n| n.wait_time());
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let mut response = answer(ofrep::general(429, "rate limit exceeded"));
     if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
@@ -520,7 +531,12 @@ async fn evaluate_one(state: &State, request: Request<Incoming>) -> Response<Bod
     let raw = &request.uri().path()["/ofrep/v1/evaluate/flags/".len()..];
     let key = match percent_decode(raw) {
         Some(key) => key,
-        None => return answer(ofrep::general(400, "the flag key is not valid percent-encoded UTF-8")),
+        None => {
+            return answer(ofrep::general(
+                400,
+                "the flag key is not valid percent-encoded UTF-8",
+            ));
+        }
     };
     let body = match read_body(state, request).await {
         Ok(body) => body,
@@ -570,7 +586,8 @@ async fn evaluate_all(state: &State, request: Request<Incoming>) -> Response<Bod
         Ok(ctx) => ctx,
         Err(invalid) => return answer(invalid),
     };
-    let host = host.unwrap_or_else(|| format!("{}:{}", state.options.bind, state.options.ofrep_port));
+    let host =
+        host.unwrap_or_else(|| format!("{}:{}", state.options.bind, state.options.ofrep_port));
     let events_url = format!("http://{host}{EVENTS}");
     let mut response = answer(ofrep::evaluate_all(state, &flags, &ctx, &events_url));
     if let Some(etag) = etag_value {
@@ -594,7 +611,10 @@ fn events(state: &Arc<State>, request: &Request<Incoming>) -> Response<Body> {
     let stream = EventStream::open(slot, last_event_id);
     let mut response = Response::new(Either::Right(stream));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
@@ -614,30 +634,43 @@ async fn read_body(state: &State, request: Request<Incoming>) -> Result<Bytes, R
     match tokio::time::timeout(READ_TIMEOUT, limited.collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Err(too_large(max)),
-        Ok(Err(error)) => Err(answer(ofrep::general(400, &format!("the request body could not be read: {error}")))),
-        Err(_) => Err(answer(ofrep::general(400, "the request body did not arrive in time"))),
+        Ok(Err(error)) => Err(answer(ofrep::general(
+            400,
+            &format!("the request body could not be read: {error}"),
+        ))),
+        Err(_) => Err(answer(ofrep::general(
+            400,
+            "the request body did not arrive in time",
+        ))),
     }
 }
 
 fn too_large(max: usize) -> Response<Body> {
-    answer(ofrep::general(413, &format!("the request body is larger than {max} bytes")))
+    answer(ofrep::general(
+        413,
+        &format!("the request body is larger than {max} bytes"),
+    ))
 }
 
 fn answer(answer: Answer) -> Response<Body> {
     let mut response = Response::new(Either::Left(Full::new(answer.body)));
-    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 fn text(status: u16, body: &str) -> Response<Body> {
     let mut response = Response::new(Either::Left(Full::new(Bytes::from(body.to_owned()))));
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 

@@ -154,7 +154,8 @@ impl Sources {
         served: Arc<FlagStore>,
         debounce: Duration,
     ) -> Result<Sources, LoadFailure> {
-        let stores: Vec<Arc<FlagStore>> = paths.iter().map(|_| Arc::new(FlagStore::new())).collect();
+        let stores: Vec<Arc<FlagStore>> =
+            paths.iter().map(|_| Arc::new(FlagStore::new())).collect();
         let merger = Arc::new(Merger {
             files: stores.clone(),
             served,
@@ -247,7 +248,10 @@ impl Sources {
 impl std::fmt::Debug for Sources {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sources")
-            .field("files", &self.files.iter().map(|(path, _)| path).collect::<Vec<_>>())
+            .field(
+                "files",
+                &self.files.iter().map(|(path, _)| path).collect::<Vec<_>>(),
+            )
             .field("generation", &self.merger.served.generation())
             .finish()
     }

@@ -177,7 +177,9 @@ impl Body for EventStream {
             }
         }
         if this.keep_alive.poll_tick(cx).is_ready() {
-            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b": keep-alive\n\n")))));
+            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+                b": keep-alive\n\n",
+            )))));
         }
         Poll::Pending
     }

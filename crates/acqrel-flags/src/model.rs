@@ -521,7 +521,10 @@ impl FlagSet {
     /// assert_eq!(merged.metadata()["team"], "web");
     /// # Ok::<(), acqrel_flags::LoadError>(())
     /// ```
-    pub fn from_flags(flags: impl IntoIterator<Item = Flag>, metadata: Map<String, Json>) -> FlagSet {
+    pub fn from_flags(
+        flags: impl IntoIterator<Item = Flag>,
+        metadata: Map<String, Json>,
+    ) -> FlagSet {
         let flags = flags
             .into_iter()
             .map(|flag| (flag.key().to_owned(), flag))

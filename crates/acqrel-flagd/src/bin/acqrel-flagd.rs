@@ -52,7 +52,10 @@ fn init_logging() {
 
 fn start(options: Options) -> ExitCode {
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("acqrel-flagd: cannot start the runtime: {error}");
@@ -69,7 +72,10 @@ fn say(line: &str) {
 }
 
 async fn serve(options: Options) -> ExitCode {
-    let (mut terminate, mut interrupt) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    let (mut terminate, mut interrupt) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
         (Err(error), _) | (_, Err(error)) => {
             eprintln!("acqrel-flagd: cannot handle signals: {error}");
@@ -85,8 +91,15 @@ async fn serve(options: Options) -> ExitCode {
         }
     };
     say(&format!("ofrep listening on {}", server.ofrep_addr()));
-    say(&format!("management listening on {}", server.management_addr()));
-    tracing::info!(port, sync_port, "the gRPC evaluation and sync ports are not served yet");
+    say(&format!(
+        "management listening on {}",
+        server.management_addr()
+    ));
+    tracing::info!(
+        port,
+        sync_port,
+        "the gRPC evaluation and sync ports are not served yet"
+    );
     let running = server.serve();
     tokio::select! {
         loaded = running.load() => match loaded {
@@ -117,6 +130,10 @@ async fn serve(options: Options) -> ExitCode {
         std::process::exit(130);
     });
     let report = running.shutdown().await;
-    tracing::info!(drained = report.drained, aborted = report.aborted, "stopped");
+    tracing::info!(
+        drained = report.drained,
+        aborted = report.aborted,
+        "stopped"
+    );
     ExitCode::SUCCESS
 }

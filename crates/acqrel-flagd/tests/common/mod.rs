@@ -30,7 +30,8 @@ impl TempDir {
     pub fn new(name: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("acqrel-flagd-{name}-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("acqrel-flagd-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the test directory");
         TempDir(dir)
@@ -74,7 +75,14 @@ impl Daemon {
         for file in files {
             command.arg("--uri").arg(format!("file:{}", file.display()));
         }
-        command.args(["--ofrep-port", "0", "--management-port", "0", "--debounce-ms", "20"]);
+        command.args([
+            "--ofrep-port",
+            "0",
+            "--management-port",
+            "0",
+            "--debounce-ms",
+            "20",
+        ]);
         command.args(extra);
         command
             .env("RUST_LOG", "info")
@@ -106,7 +114,10 @@ impl Daemon {
         loop {
             text.clear();
             let n = self.stdout.read_line(&mut text).expect("read stdout");
-            assert!(n > 0, "acqrel-flagd closed its stdout before printing {line:?}");
+            assert!(
+                n > 0,
+                "acqrel-flagd closed its stdout before printing {line:?}"
+            );
             if text.trim_end() == line {
                 return;
             }
@@ -129,14 +140,23 @@ impl Daemon {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "acqrel-flagd did not exit within {PATIENCE:?}");
+            assert!(
+                Instant::now() < deadline,
+                "acqrel-flagd did not exit within {PATIENCE:?}"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 
     /// `POST` a JSON body to the OFREP port.
     pub fn post(&self, path: &str, body: &str) -> HttpResponse {
-        request(self.ofrep, "POST", path, &[("Content-Type", "application/json")], body.as_bytes())
+        request(
+            self.ofrep,
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
     }
 
     /// `GET` from the management port.
@@ -152,7 +172,13 @@ impl Daemon {
         metrics
             .text()
             .lines()
-            .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
+            .find_map(|line| {
+                line.strip_prefix(sample)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
             .unwrap_or(0.0)
     }
 }
@@ -232,7 +258,10 @@ pub fn write_request(
     body: &[u8],
     close: bool,
 ) {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -240,7 +269,9 @@ pub fn write_request(
         head.push_str("Connection: close\r\n");
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("write the request head");
+    stream
+        .write_all(head.as_bytes())
+        .expect("write the request head");
     stream.write_all(body).expect("write the request body");
 }
 
@@ -275,7 +306,11 @@ pub fn read_response(reader: &mut impl BufRead) -> HttpResponse {
     } else {
         reader.read_to_end(&mut body).expect("read to close");
     }
-    HttpResponse { status, headers, body }
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Reads a status line and headers.
@@ -370,7 +405,8 @@ impl EventStream {
             if size == 0 {
                 return None;
             }
-            self.pending.push_str(&String::from_utf8_lossy(&chunk[..size]));
+            self.pending
+                .push_str(&String::from_utf8_lossy(&chunk[..size]));
         }
     }
 

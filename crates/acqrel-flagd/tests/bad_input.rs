@@ -25,7 +25,10 @@ fn assert_serving(daemon: &mut Daemon) {
     assert_eq!(answer.json()["value"], true);
     assert_eq!(daemon.post("/ofrep/v1/evaluate/flags", "").status, 200);
     assert_eq!(daemon.manage("/healthz").status, 200);
-    assert!(daemon.child.try_wait().expect("try_wait").is_none(), "acqrel-flagd exited");
+    assert!(
+        daemon.child.try_wait().expect("try_wait").is_none(),
+        "acqrel-flagd exited"
+    );
 }
 
 /// SIGTERM, then a clean exit: nothing left the server in a state that
@@ -39,13 +42,17 @@ fn assert_stops_cleanly(mut daemon: Daemon) {
 /// A request head for `path` with `framing` (a Content-Length or
 /// Transfer-Encoding line) and `Connection: close`.
 fn head(method: &str, path: &str, framing: &str) -> String {
-    format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{framing}\r\nConnection: close\r\n\r\n")
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{framing}\r\nConnection: close\r\n\r\n"
+    )
 }
 
 /// Everything the server sends until it closes the connection.
 fn read_to_close(mut stream: TcpStream) -> String {
     let mut out = Vec::new();
-    stream.read_to_end(&mut out).expect("the server closes the connection");
+    stream
+        .read_to_end(&mut out)
+        .expect("the server closes the connection");
     String::from_utf8_lossy(&out).into_owned()
 }
 
@@ -59,25 +66,46 @@ fn truncated_bodies_get_400_or_nothing_and_others_are_answered() {
     let mut daemon = Daemon::ready(&[&example_flags()], &[]);
     // Content-Length 100, 10 bytes, then the client's half-close: the body
     // can never arrive, and the server says so.
-    let stream = send_raw(daemon.ofrep, format!("{}{{\"context\"", head("POST", DARK_MODE, "Content-Length: 100")).as_bytes());
+    let stream = send_raw(
+        daemon.ofrep,
+        format!(
+            "{}{{\"context\"",
+            head("POST", DARK_MODE, "Content-Length: 100")
+        )
+        .as_bytes(),
+    );
     stream.shutdown(Shutdown::Write).unwrap();
     let response = read_response(&mut BufReader::new(stream));
     assert_eq!(response.status, 400, "{}", response.text());
-    assert!(response.json()["errorDetails"].as_str().unwrap().contains("could not be read"));
+    assert!(
+        response.json()["errorDetails"]
+            .as_str()
+            .unwrap()
+            .contains("could not be read")
+    );
     // The same, closed outright (nobody to answer), on both endpoints.
     for path in [DARK_MODE, "/ofrep/v1/evaluate/flags"] {
         for _ in 0..20 {
-            drop(send_raw(daemon.ofrep, format!("{}{{\"cont", head("POST", path, "Content-Length: 100")).as_bytes()));
+            drop(send_raw(
+                daemon.ofrep,
+                format!("{}{{\"cont", head("POST", path, "Content-Length: 100")).as_bytes(),
+            ));
         }
     }
     // A chunked body cut off in the middle of a chunk.
-    let chunked = format!("{}20\r\n{{\"context\"", head("POST", DARK_MODE, "Transfer-Encoding: chunked"));
+    let chunked = format!(
+        "{}20\r\n{{\"context\"",
+        head("POST", DARK_MODE, "Transfer-Encoding: chunked")
+    );
     let stream = send_raw(daemon.ofrep, chunked.as_bytes());
     stream.shutdown(Shutdown::Write).unwrap();
     assert_eq!(read_response(&mut BufReader::new(stream)).status, 400);
     // And one that stays connected, its body never finished: the others
     // are answered meanwhile.
-    let _stalled = send_raw(daemon.ofrep, format!("{}{{", head("POST", DARK_MODE, "Content-Length: 100")).as_bytes());
+    let _stalled = send_raw(
+        daemon.ofrep,
+        format!("{}{{", head("POST", DARK_MODE, "Content-Length: 100")).as_bytes(),
+    );
     assert_serving(&mut daemon);
 }
 
@@ -86,19 +114,37 @@ fn oversized_bodies_get_413_and_others_are_answered() {
     let mut daemon = Daemon::ready(&[&example_flags()], &["--max-body", "65536"]);
     // Declared too large, and far too large: refused on the header.
     for length in ["65537", "1099511627776"] {
-        let answer = request_raw(daemon.ofrep, head("POST", DARK_MODE, &format!("Content-Length: {length}")).as_bytes());
-        assert_eq!(answer.status, 413, "Content-Length: {length}: {}", answer.text());
+        let answer = request_raw(
+            daemon.ofrep,
+            head("POST", DARK_MODE, &format!("Content-Length: {length}")).as_bytes(),
+        );
+        assert_eq!(
+            answer.status,
+            413,
+            "Content-Length: {length}: {}",
+            answer.text()
+        );
     }
     // Lengths hyper cannot frame (u64::MAX is its own sentinel; the other
     // fits no u64) are refused before any handler runs.
     for length in ["18446744073709551615", "99999999999999999999999"] {
-        let answer = request_raw(daemon.ofrep, head("POST", DARK_MODE, &format!("Content-Length: {length}")).as_bytes());
-        assert!(matches!(answer.status, 400 | 413 | 431), "Content-Length: {length}: {}", answer.status);
+        let answer = request_raw(
+            daemon.ofrep,
+            head("POST", DARK_MODE, &format!("Content-Length: {length}")).as_bytes(),
+        );
+        assert!(
+            matches!(answer.status, 400 | 413 | 431),
+            "Content-Length: {length}: {}",
+            answer.status
+        );
     }
     // A chunked body streamed past the limit by a writer that does not
     // stop: the server answers 413 and closes (the writer may see the
     // connection reset; it ignores that).
-    let mut stream = send_raw(daemon.ofrep, head("POST", DARK_MODE, "Transfer-Encoding: chunked").as_bytes());
+    let mut stream = send_raw(
+        daemon.ofrep,
+        head("POST", DARK_MODE, "Transfer-Encoding: chunked").as_bytes(),
+    );
     let mut writer = stream.try_clone().unwrap();
     let flood = std::thread::spawn(move || {
         let chunk = format!("4000\r\n{:16384}\r\n", "");
@@ -112,7 +158,12 @@ fn oversized_bodies_get_413_and_others_are_answered() {
     // The status line comes before the reset, if one comes at all: a
     // 413, never a 200 or a 5xx.
     if stream.read_exact(&mut first).is_ok() {
-        assert_eq!(&first, b"HTTP/1.1 413", "{:?}", String::from_utf8_lossy(&first));
+        assert_eq!(
+            &first,
+            b"HTTP/1.1 413",
+            "{:?}",
+            String::from_utf8_lossy(&first)
+        );
     }
     flood.join().unwrap();
     assert_serving(&mut daemon);
@@ -126,7 +177,14 @@ fn non_object_and_deeply_nested_contexts_are_400_never_a_crash() {
         assert_eq!(answer.status, 400, "{what}: {}", answer.text());
         assert_eq!(answer.json()["errorCode"], "INVALID_CONTEXT", "{what}");
     };
-    for body in ["[]", "42", "true", r#""ctx""#, r#"{"context": ["a"]}"#, r#"{"context": false}"#] {
+    for body in [
+        "[]",
+        "42",
+        "true",
+        r#""ctx""#,
+        r#"{"context": ["a"]}"#,
+        r#"{"context": false}"#,
+    ] {
         invalid(daemon.post(DARK_MODE, body), body);
         invalid(daemon.post("/ofrep/v1/evaluate/flags", body), body);
     }
@@ -135,20 +193,45 @@ fn non_object_and_deeply_nested_contexts_are_400_never_a_crash() {
     let objects = format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
     for (what, body) in [
         ("10,000 nested arrays as the body", arrays.clone()),
-        ("10,000 nested arrays as the context", format!(r#"{{"context": {arrays}}}"#)),
-        ("10,000 nested arrays in an attribute", format!(r#"{{"context": {{"email": {arrays}}}}}"#)),
-        ("10,000 nested objects as the context", format!(r#"{{"context": {objects}}}"#)),
-        ("10,000 nested objects in an attribute", format!(r#"{{"context": {{"email": {objects}}}}}"#)),
+        (
+            "10,000 nested arrays as the context",
+            format!(r#"{{"context": {arrays}}}"#),
+        ),
+        (
+            "10,000 nested arrays in an attribute",
+            format!(r#"{{"context": {{"email": {arrays}}}}}"#),
+        ),
+        (
+            "10,000 nested objects as the context",
+            format!(r#"{{"context": {objects}}}"#),
+        ),
+        (
+            "10,000 nested objects in an attribute",
+            format!(r#"{{"context": {{"email": {objects}}}}}"#),
+        ),
     ] {
-        invalid(daemon.post("/ofrep/v1/evaluate/flags/staff-tools", &body), what);
+        invalid(
+            daemon.post("/ofrep/v1/evaluate/flags/staff-tools", &body),
+            what,
+        );
         invalid(daemon.post("/ofrep/v1/evaluate/flags", &body), what);
     }
     // Nesting JSON allows (100 deep) reaches the targeting rule, which
     // sees an email that is no string: no match, the default.
-    let nested = format!(r#"{{"context": {{"email": {}1{}}}}}"#, r#"{"a":"#.repeat(100), "}".repeat(100));
+    let nested = format!(
+        r#"{{"context": {{"email": {}1{}}}}}"#,
+        r#"{"a":"#.repeat(100),
+        "}".repeat(100)
+    );
     let answer = daemon.post("/ofrep/v1/evaluate/flags/staff-tools", &nested);
     assert_eq!(answer.status, 200, "{}", answer.text());
-    assert_eq!((answer.json()["value"].clone(), answer.json()["reason"].clone()), (json!(false), json!("DEFAULT")));
+    assert_eq!(
+        (
+            answer.json()["value"].clone(),
+            answer.json()["reason"].clone()
+        ),
+        (json!(false), json!("DEFAULT"))
+    );
     assert_serving(&mut daemon);
 }
 
@@ -156,8 +239,17 @@ fn non_object_and_deeply_nested_contexts_are_400_never_a_crash() {
 fn invalid_utf8_in_body_path_and_headers_is_refused_or_ignored() {
     let mut daemon = Daemon::ready(&[&example_flags()], &[]);
     // In the body: not JSON.
-    for body in [&b"\xff\xfe\xfd"[..], b"{\"context\": {\"name\": \"\xff\xfe\"}}", b"{\"context\": {\"\xc3\x28\": 1}}"] {
-        let mut raw = head("POST", DARK_MODE, &format!("Content-Length: {}", body.len())).into_bytes();
+    for body in [
+        &b"\xff\xfe\xfd"[..],
+        b"{\"context\": {\"name\": \"\xff\xfe\"}}",
+        b"{\"context\": {\"\xc3\x28\": 1}}",
+    ] {
+        let mut raw = head(
+            "POST",
+            DARK_MODE,
+            &format!("Content-Length: {}", body.len()),
+        )
+        .into_bytes();
         raw.extend_from_slice(body);
         let answer = request_raw(daemon.ofrep, &raw);
         assert_eq!(answer.status, 400, "{body:?}: {}", answer.text());
@@ -165,14 +257,24 @@ fn invalid_utf8_in_body_path_and_headers_is_refused_or_ignored() {
     }
     // In the path, raw: no URI (hyper's 400, and the connection closes).
     let raw = b"POST /ofrep/v1/evaluate/flags/\xff\xfe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
-    assert_eq!(status_of(&read_to_close(send_raw(daemon.ofrep, raw))), Some(400));
+    assert_eq!(
+        status_of(&read_to_close(send_raw(daemon.ofrep, raw))),
+        Some(400)
+    );
     // In the path, percent-encoded: a key that is no UTF-8.
     let answer = daemon.post("/ofrep/v1/evaluate/flags/%C3%28", "");
     assert_eq!(answer.status, 400, "{}", answer.text());
     // Raw UTF-8 in the path is taken as the key it spells.
-    let raw = head("POST", "/ofrep/v1/evaluate/flags/dark-modé", "Content-Length: 0");
+    let raw = head(
+        "POST",
+        "/ofrep/v1/evaluate/flags/dark-modé",
+        "Content-Length: 0",
+    );
     let answer = request_raw(daemon.ofrep, raw.as_bytes());
-    assert_eq!((answer.status, answer.json()["key"].clone()), (404, json!("dark-modé")));
+    assert_eq!(
+        (answer.status, answer.json()["key"].clone()),
+        (404, json!("dark-modé"))
+    );
     // In headers the server reads (Host, If-None-Match, Last-Event-ID):
     // ignored, as if absent.
     let raw = b"POST /ofrep/v1/evaluate/flags HTTP/1.1\r\nHost: \xff\r\nIf-None-Match: \"\xfe\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -247,9 +349,17 @@ fn a_header_that_never_ends_does_not_hold_up_others() {
     // shows that 50 such connections, each parked mid-header, take nothing
     // from the others.
     let stalled: Vec<TcpStream> = (0..50)
-        .map(|i| send_raw(daemon.ofrep, format!("POST {DARK_MODE} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow-{i}: aaaa").as_bytes()))
+        .map(|i| {
+            send_raw(
+                daemon.ofrep,
+                format!("POST {DARK_MODE} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow-{i}: aaaa")
+                    .as_bytes(),
+            )
+        })
         .collect();
-    let on_management: Vec<TcpStream> = (0..10).map(|_| send_raw(daemon.management, b"GET /healthz HTTP/1.1\r\nHo")).collect();
+    let on_management: Vec<TcpStream> = (0..10)
+        .map(|_| send_raw(daemon.management, b"GET /healthz HTTP/1.1\r\nHo"))
+        .collect();
     for _ in 0..20 {
         assert_serving(&mut daemon);
     }
@@ -270,28 +380,48 @@ fn a_flood_of_change_streams_that_never_read_does_not_stop_others() {
     let dir = TempDir::new("sse-flood");
     let original = std::fs::read_to_string(example_flags()).unwrap();
     let path = dir.write("flags.json", &original);
-    let mut daemon = Daemon::ready(&[&path], &["--max-sse-streams", "64", "--sse-keep-alive", "1"]);
+    let mut daemon = Daemon::ready(
+        &[&path],
+        &["--max-sse-streams", "64", "--sse-keep-alive", "1"],
+    );
     // 64 streams asked for, never read from (not even the response head).
     let silent: Vec<TcpStream> = (0..64)
         .map(|_| {
             let mut stream = connect(daemon.ofrep);
-            write_request(&mut stream, "GET", "/ofrep/v1/events", &[("Accept", "text/event-stream")], b"", false);
+            write_request(
+                &mut stream,
+                "GET",
+                "/ofrep/v1/events",
+                &[("Accept", "text/event-stream")],
+                b"",
+                false,
+            );
             stream
         })
         .collect();
-    eventually("64 streams open", || daemon.metric("acqrel_flagd_sse_streams") == 64.0);
+    eventually("64 streams open", || {
+        daemon.metric("acqrel_flagd_sse_streams") == 64.0
+    });
     // The rest are refused, at once and in full.
     for _ in 0..8 {
         let answer = request(daemon.ofrep, "GET", "/ofrep/v1/events", &[], b"");
         assert_eq!(answer.status, 503, "{}", answer.text());
-        assert!(answer.header("retry-after").is_some_and(|s| s.parse::<u64>().is_ok()));
+        assert!(
+            answer
+                .header("retry-after")
+                .is_some_and(|s| s.parse::<u64>().is_ok())
+        );
     }
-    let refused = daemon.metric(r#"acqrel_flagd_http_requests_total{route="/ofrep/v1/events",status="503"}"#);
+    let refused =
+        daemon.metric(r#"acqrel_flagd_http_requests_total{route="/ofrep/v1/events",status="503"}"#);
     assert_eq!(refused, 8.0);
     // A reload publishes to all 64 queues; none is read, and still the new
     // flags are served to everyone else.
     let generation = daemon.metric("acqrel_flagd_flag_set_generation");
-    dir.write("flags.json", &original.replacen(r#""defaultVariant": "on""#, r#""defaultVariant": "off""#, 1));
+    dir.write(
+        "flags.json",
+        &original.replacen(r#""defaultVariant": "on""#, r#""defaultVariant": "off""#, 1),
+    );
     eventually("the edit to be served", || {
         daemon.post(DARK_MODE, "").json()["value"] == false
     });
@@ -299,10 +429,15 @@ fn a_flood_of_change_streams_that_never_read_does_not_stop_others() {
     assert_serving_changed(&mut daemon);
     // Their slots come back when they go.
     drop(silent);
-    eventually("the streams to close", || daemon.metric("acqrel_flagd_sse_streams") == 0.0);
+    eventually("the streams to close", || {
+        daemon.metric("acqrel_flagd_sse_streams") == 0.0
+    });
     let mut stream = EventStream::open(daemon.ofrep, None);
     assert_eq!(stream.status, 200);
-    assert_eq!(stream.next().expect("the opening comment").comments, ["acqrel-flagd change stream"]);
+    assert_eq!(
+        stream.next().expect("the opening comment").comments,
+        ["acqrel-flagd change stream"]
+    );
     drop(stream);
     assert_stops_cleanly(daemon);
 }
@@ -310,8 +445,14 @@ fn a_flood_of_change_streams_that_never_read_does_not_stop_others() {
 /// [`assert_serving`] after `dark-mode` was switched off.
 fn assert_serving_changed(daemon: &mut Daemon) {
     let answer = daemon.post(DARK_MODE, "");
-    assert_eq!((answer.status, answer.json()["value"].clone()), (200, json!(false)));
+    assert_eq!(
+        (answer.status, answer.json()["value"].clone()),
+        (200, json!(false))
+    );
     assert_eq!(daemon.post("/ofrep/v1/evaluate/flags", "").status, 200);
     assert_eq!(daemon.manage("/readyz").status, 200);
-    assert!(daemon.child.try_wait().expect("try_wait").is_none(), "acqrel-flagd exited");
+    assert!(
+        daemon.child.try_wait().expect("try_wait").is_none(),
+        "acqrel-flagd exited"
+    );
 }

@@ -38,7 +38,9 @@ fn with_context(context: &Json) -> String {
 fn percent_encode(key: &str) -> String {
     key.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -46,7 +48,12 @@ fn percent_encode(key: &str) -> String {
 
 /// The keys of a JSON object, sorted.
 fn fields(body: &Json) -> Vec<&str> {
-    let mut keys: Vec<&str> = body.as_object().expect("an object").keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort_unstable();
     keys
 }
@@ -115,22 +122,68 @@ fn every_value_type_answers_200_with_value_reason_variant_and_metadata() {
         // (key, context, value, reason, variant)
         ("dark-mode", json!({}), json!(true), "STATIC", "on"),
         ("discount-rate", json!({}), json!(0.15), "STATIC", "spring"),
-        ("checkout-layout", json!({}), json!({"steps": 3, "expressPay": false}), "STATIC", "classic"),
+        (
+            "checkout-layout",
+            json!({}),
+            json!({"steps": 3, "expressPay": false}),
+            "STATIC",
+            "classic",
+        ),
         // Targeting returns null without an email: the default variant.
-        ("support-channel", json!({}), json!("email"), "DEFAULT", "email"),
-        ("support-channel", json!({"email": "bob@bigcorp.com"}), json!("phone"), "TARGETING_MATCH", "phone"),
-        ("max-cart-items", json!({}), json!(20), "DEFAULT", "standard"),
+        (
+            "support-channel",
+            json!({}),
+            json!("email"),
+            "DEFAULT",
+            "email",
+        ),
+        (
+            "support-channel",
+            json!({"email": "bob@bigcorp.com"}),
+            json!("phone"),
+            "TARGETING_MATCH",
+            "phone",
+        ),
+        (
+            "max-cart-items",
+            json!({}),
+            json!(20),
+            "DEFAULT",
+            "standard",
+        ),
         // `$ref` to the shared `is_staff` evaluator.
-        ("max-cart-items", json!({"email": "ann@example.com"}), json!(100), "TARGETING_MATCH", "extended"),
-        ("search-v2", json!({"appVersion": "2.4.0"}), json!(true), "TARGETING_MATCH", "on"),
-        ("search-v2", json!({"appVersion": "2.3.9"}), json!(false), "TARGETING_MATCH", "off"),
+        (
+            "max-cart-items",
+            json!({"email": "ann@example.com"}),
+            json!(100),
+            "TARGETING_MATCH",
+            "extended",
+        ),
+        (
+            "search-v2",
+            json!({"appVersion": "2.4.0"}),
+            json!(true),
+            "TARGETING_MATCH",
+            "on",
+        ),
+        (
+            "search-v2",
+            json!({"appVersion": "2.3.9"}),
+            json!(false),
+            "TARGETING_MATCH",
+            "off",
+        ),
     ];
     for (key, context, value, reason, variant) in cases {
         let answer = evaluate(&daemon, key, &with_context(&context));
         assert_eq!(answer.status, 200, "{key} {context}: {}", answer.text());
         assert_eq!(answer.header("content-type"), Some("application/json"));
         let body = answer.json();
-        assert_eq!(fields(&body), ["key", "metadata", "reason", "value", "variant"], "{body}");
+        assert_eq!(
+            fields(&body),
+            ["key", "metadata", "reason", "value", "variant"],
+            "{body}"
+        );
         assert_eq!(body["key"], key);
         assert_eq!(body["value"], value, "{key} {context}");
         assert_eq!(body["reason"], reason, "{key} {context}");
@@ -142,10 +195,18 @@ fn every_value_type_answers_200_with_value_reason_variant_and_metadata() {
         assert_eq!(body["metadata"], metadata, "{key}");
     }
     // A flag's own metadata wins over the flag set's (`team`).
-    let body = evaluate(&daemon, "new-checkout", &with_context(&json!({"targetingKey": "user-1234"}))).json();
+    let body = evaluate(
+        &daemon,
+        "new-checkout",
+        &with_context(&json!({"targetingKey": "user-1234"})),
+    )
+    .json();
     assert_eq!(body["reason"], "TARGETING_MATCH");
     assert_eq!(body["value"], json!(body["variant"] == "on"));
-    assert_eq!(body["metadata"], json!({"flagSetId": "shop-web", "team": "checkout", "owner": "payments"}));
+    assert_eq!(
+        body["metadata"],
+        json!({"flagSetId": "shop-web", "team": "checkout", "owner": "payments"})
+    );
 }
 
 #[test]
@@ -165,36 +226,114 @@ fn testbed_types_and_operators_answer_200() {
         ),
         // fractional: "fractional-flag" + "jack" hashes into the third
         // quarter (the vector of acqrel-flags' `fractional` docs).
-        ("fractional-flag", json!({"targetingKey": "jack"}), json!("hearts"), "TARGETING_MATCH", "hearts"),
+        (
+            "fractional-flag",
+            json!({"targetingKey": "jack"}),
+            json!("hearts"),
+            "TARGETING_MATCH",
+            "hearts",
+        ),
         // No targeting key to bucket on: null, the default variant.
-        ("fractional-flag", json!({}), json!("clubs"), "DEFAULT", "clubs"),
-        ("semver-flag", json!({"version": "3.1.0"}), json!("major"), "TARGETING_MATCH", "major"),
-        ("semver-flag", json!({"version": "2.5.7"}), json!("minor"), "TARGETING_MATCH", "minor"),
-        ("semver-flag", json!({"version": "2.6.0"}), json!("old"), "DEFAULT", "old"),
-        ("prefix-suffix-flag", json!({"id": "admin-7"}), json!("admin"), "TARGETING_MATCH", "admin"),
-        ("prefix-suffix-flag", json!({"email": "x@partner.test"}), json!("partner"), "TARGETING_MATCH", "partner"),
-        ("prefix-suffix-flag", json!({"id": "user-7", "email": "x@else.test"}), json!("user"), "DEFAULT", "user"),
-        ("ref-flag", json!({"email": "a@internal.test"}), json!(1000), "TARGETING_MATCH", "internal"),
-        ("ref-flag", json!({"email": "a@outside.test"}), json!(10), "TARGETING_MATCH", "external"),
-        ("null-default-variant", json!({"pick": "b"}), json!("b"), "TARGETING_MATCH", "b"),
+        (
+            "fractional-flag",
+            json!({}),
+            json!("clubs"),
+            "DEFAULT",
+            "clubs",
+        ),
+        (
+            "semver-flag",
+            json!({"version": "3.1.0"}),
+            json!("major"),
+            "TARGETING_MATCH",
+            "major",
+        ),
+        (
+            "semver-flag",
+            json!({"version": "2.5.7"}),
+            json!("minor"),
+            "TARGETING_MATCH",
+            "minor",
+        ),
+        (
+            "semver-flag",
+            json!({"version": "2.6.0"}),
+            json!("old"),
+            "DEFAULT",
+            "old",
+        ),
+        (
+            "prefix-suffix-flag",
+            json!({"id": "admin-7"}),
+            json!("admin"),
+            "TARGETING_MATCH",
+            "admin",
+        ),
+        (
+            "prefix-suffix-flag",
+            json!({"email": "x@partner.test"}),
+            json!("partner"),
+            "TARGETING_MATCH",
+            "partner",
+        ),
+        (
+            "prefix-suffix-flag",
+            json!({"id": "user-7", "email": "x@else.test"}),
+            json!("user"),
+            "DEFAULT",
+            "user",
+        ),
+        (
+            "ref-flag",
+            json!({"email": "a@internal.test"}),
+            json!(1000),
+            "TARGETING_MATCH",
+            "internal",
+        ),
+        (
+            "ref-flag",
+            json!({"email": "a@outside.test"}),
+            json!(10),
+            "TARGETING_MATCH",
+            "external",
+        ),
+        (
+            "null-default-variant",
+            json!({"pick": "b"}),
+            json!("b"),
+            "TARGETING_MATCH",
+            "b",
+        ),
     ];
     for (key, context, value, reason, variant) in cases {
         let answer = evaluate(&daemon, key, &with_context(&context));
         assert_eq!(answer.status, 200, "{key} {context}: {}", answer.text());
         let body = answer.json();
-        assert_eq!((&body["value"], &body["reason"], &body["variant"]), (&value, &json!(reason), &json!(variant)), "{key} {context}");
+        assert_eq!(
+            (&body["value"], &body["reason"], &body["variant"]),
+            (&value, &json!(reason), &json!(variant)),
+            "{key} {context}"
+        );
     }
     // The flag's metadata over the set's: `version` 4 replaces 3.
     let body = evaluate(&daemon, "string-flag", "").json();
-    assert_eq!(body["metadata"], json!({"flagSetId": "testbed", "version": 4, "owner": "words"}));
+    assert_eq!(
+        body["metadata"],
+        json!({"flagSetId": "testbed", "version": 4, "owner": "words"})
+    );
     // An explicit bucketing value (`email`): the targeting key plays no
     // part, and the bucket is `fractional`'s for that string.
     let by_email = |targeting_key: &str| {
         let ctx = json!({"targetingKey": targeting_key, "email": "someone@else.test"});
         evaluate(&daemon, "fractional-by-email", &with_context(&ctx)).json()["variant"].clone()
     };
-    let args = [json!("someone@else.test"), json!(["red", 50]), json!(["blue", 50])];
-    let bucket = acqrel_flags::ops::fractional("fractional-by-email", None, &args).expect("a bucket");
+    let args = [
+        json!("someone@else.test"),
+        json!(["red", 50]),
+        json!(["blue", 50]),
+    ];
+    let bucket =
+        acqrel_flags::ops::fractional("fractional-by-email", None, &args).expect("a bucket");
     assert_eq!(by_email("u1"), bucket);
     assert_eq!(by_email("u2"), bucket);
 }
@@ -214,7 +353,11 @@ fn code_defaults_answer_200_without_a_value() {
         assert_eq!(answer.status, 200, "{key}: {}", answer.text());
         // Exactly: no `value` (the caller's code default applies), no
         // `variant`, no error.
-        assert_eq!(answer.json(), json!({"key": key, "reason": reason, "metadata": set}), "{key}");
+        assert_eq!(
+            answer.json(),
+            json!({"key": key, "reason": reason, "metadata": set}),
+            "{key}"
+        );
     }
     let daemon = Daemon::ready(&[&example_flags()], &[]);
     let answer = evaluate(&daemon, "legacy-search", "");
@@ -235,7 +378,11 @@ fn unknown_flag_is_404_flag_not_found() {
         assert_eq!(answer.status, 404, "{key:?}: {}", answer.text());
         assert_eq!(answer.header("content-type"), Some("application/json"));
         let body = answer.json();
-        assert_eq!(fields(&body), ["errorCode", "errorDetails", "key"], "{body}");
+        assert_eq!(
+            fields(&body),
+            ["errorCode", "errorDetails", "key"],
+            "{body}"
+        );
         assert_eq!(body["key"], key);
         assert_eq!(body["errorCode"], "FLAG_NOT_FOUND");
         assert!(!body["errorDetails"].as_str().unwrap().is_empty(), "{body}");
@@ -245,26 +392,43 @@ fn unknown_flag_is_404_flag_not_found() {
 #[test]
 fn broken_targeting_is_400_parse_error() {
     let daemon = Daemon::ready(&[&testbed_flags()], &[]);
-    let answer = evaluate(&daemon, "broken-targeting", r#"{"context": {"targetingKey": "u1"}}"#);
+    let answer = evaluate(
+        &daemon,
+        "broken-targeting",
+        r#"{"context": {"targetingKey": "u1"}}"#,
+    );
     assert_eq!(answer.status, 400, "{}", answer.text());
     let body = answer.json();
-    assert_eq!(fields(&body), ["errorCode", "errorDetails", "key", "metadata"], "{body}");
+    assert_eq!(
+        fields(&body),
+        ["errorCode", "errorDetails", "key", "metadata"],
+        "{body}"
+    );
     assert_eq!(body["key"], "broken-targeting");
     assert_eq!(body["errorCode"], "PARSE_ERROR");
-    assert!(body["errorDetails"].as_str().unwrap().contains("no-such-variant"), "{body}");
-    assert_eq!(body["metadata"], json!({"flagSetId": "testbed", "version": 3}));
+    assert!(
+        body["errorDetails"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-variant"),
+        "{body}"
+    );
+    assert_eq!(
+        body["metadata"],
+        json!({"flagSetId": "testbed", "version": 3})
+    );
 }
 
 #[test]
 fn bodies_that_are_no_context_are_400_invalid_context() {
     let daemon = Daemon::ready(&[&example_flags()], &[]);
     let bad = [
-        r#"{"context": "#,          // not JSON
-        "context=1",                // not JSON either
-        "[1, 2]",                   // JSON, not an object
-        r#""text""#,                // a string
-        "null",                     // null is not an object
-        r#"{"context": [1]}"#,      // context not an object
+        r#"{"context": "#,     // not JSON
+        "context=1",           // not JSON either
+        "[1, 2]",              // JSON, not an object
+        r#""text""#,           // a string
+        "null",                // null is not an object
+        r#"{"context": [1]}"#, // context not an object
         r#"{"context": "u1"}"#,
         r#"{"context": 5}"#,
     ];
@@ -306,13 +470,22 @@ fn wrong_method_is_405_with_allow() {
         assert!(answer.json()["errorDetails"].is_string());
     }
     let answer = request(daemon.management, "POST", "/metrics", &[], b"");
-    assert_eq!((answer.status, answer.header("allow")), (405, Some("GET, HEAD")));
+    assert_eq!(
+        (answer.status, answer.header("allow")),
+        (405, Some("GET, HEAD"))
+    );
 }
 
 #[test]
 fn unknown_paths_are_404() {
     let daemon = Daemon::ready(&[&example_flags()], &[]);
-    for path in ["/", "/ofrep/v1/evaluate", "/ofrep/v2/evaluate/flags/dark-mode", "/ofrep/v1/eventsx", "/healthz"] {
+    for path in [
+        "/",
+        "/ofrep/v1/evaluate",
+        "/ofrep/v2/evaluate/flags/dark-mode",
+        "/ofrep/v1/eventsx",
+        "/healthz",
+    ] {
         for method in ["GET", "POST"] {
             let answer = request(daemon.ofrep, method, path, &[], b"{}");
             assert_eq!(answer.status, 404, "{method} {path}: {}", answer.text());
@@ -326,14 +499,21 @@ fn unknown_paths_are_404() {
 fn bodies_over_max_body_are_413() {
     let daemon = Daemon::ready(&[&example_flags()], &["--max-body", "1024"]);
     let head = |path: &str, framing: &str| {
-        format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{framing}\r\nConnection: close\r\n\r\n")
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{framing}\r\nConnection: close\r\n\r\n"
+        )
     };
     for path in ["/ofrep/v1/evaluate/flags/dark-mode", EVALUATE] {
         // A Content-Length over the limit: refused on the header alone
         // (the body is never sent).
         let answer = request_raw(daemon.ofrep, head(path, "Content-Length: 1025").as_bytes());
         assert_eq!(answer.status, 413, "{path}: {}", answer.text());
-        assert!(answer.json()["errorDetails"].as_str().unwrap().contains("1024"));
+        assert!(
+            answer.json()["errorDetails"]
+                .as_str()
+                .unwrap()
+                .contains("1024")
+        );
         // Exactly the limit is accepted (JSON with trailing spaces).
         let body = format!("{:<1024}", r#"{"context": {}}"#);
         assert_eq!(daemon.post(path, &body).status, 200, "{path}: 1024 bytes");
@@ -346,8 +526,15 @@ fn bodies_over_max_body_are_413() {
         let answer = request_raw(daemon.ofrep, chunked.as_bytes());
         assert_eq!(answer.status, 413, "{path} chunked: {}", answer.text());
         // The same framing under the limit is read and evaluated.
-        let small = format!("{}f\r\n{{\"context\": {{}}}}\r\n0\r\n\r\n", head(path, "Transfer-Encoding: chunked"));
-        assert_eq!(request_raw(daemon.ofrep, small.as_bytes()).status, 200, "{path} small chunked");
+        let small = format!(
+            "{}f\r\n{{\"context\": {{}}}}\r\n0\r\n\r\n",
+            head(path, "Transfer-Encoding: chunked")
+        );
+        assert_eq!(
+            request_raw(daemon.ofrep, small.as_bytes()).status,
+            200,
+            "{path} small chunked"
+        );
     }
 }
 
@@ -356,12 +543,19 @@ fn bodies_over_max_body_are_413() {
 #[test]
 fn bulk_lists_every_flag_with_metadata_event_streams_and_etag() {
     let daemon = Daemon::ready(&[&example_flags()], &[]);
-    let answer = bulk(&daemon, r#"{"context": {"email": "bob@bigcorp.com"}}"#, None);
+    let answer = bulk(
+        &daemon,
+        r#"{"context": {"email": "bob@bigcorp.com"}}"#,
+        None,
+    );
     assert_eq!(answer.status, 200, "{}", answer.text());
     let etag = answer.header("etag").expect("an ETag").to_owned();
     let body = answer.json();
     assert_eq!(fields(&body), ["eventStreams", "flags", "metadata"]);
-    assert_eq!(body["metadata"], json!({"flagSetId": "shop-web", "team": "web"}));
+    assert_eq!(
+        body["metadata"],
+        json!({"flagSetId": "shop-web", "team": "web"})
+    );
     let flags: BTreeMap<&str, &Json> = body["flags"]
         .as_array()
         .unwrap()
@@ -371,7 +565,17 @@ fn bulk_lists_every_flag_with_metadata_event_streams_and_etag() {
     let keys: Vec<&str> = flags.keys().copied().collect();
     assert_eq!(
         keys,
-        ["checkout-layout", "dark-mode", "discount-rate", "legacy-search", "max-cart-items", "new-checkout", "search-v2", "staff-tools", "support-channel"]
+        [
+            "checkout-layout",
+            "dark-mode",
+            "discount-rate",
+            "legacy-search",
+            "max-cart-items",
+            "new-checkout",
+            "search-v2",
+            "staff-tools",
+            "support-channel"
+        ]
     );
     assert_eq!(flags["support-channel"]["value"], "phone");
     assert_eq!(flags["support-channel"]["reason"], "TARGETING_MATCH");
@@ -380,12 +584,18 @@ fn bulk_lists_every_flag_with_metadata_event_streams_and_etag() {
     assert_eq!(flags["legacy-search"]["reason"], "DISABLED");
     // The event stream, at the address the client asked (its Host).
     let url = format!("http://{}/ofrep/v1/events", daemon.ofrep);
-    assert_eq!(body["eventStreams"], json!([{"type": "sse", "url": url, "inactivityDelaySec": 120}]));
+    assert_eq!(
+        body["eventStreams"],
+        json!([{"type": "sse", "url": url, "inactivityDelaySec": 120}])
+    );
     let stream = EventStream::open(daemon.ofrep, None);
     assert_eq!(stream.status, 200);
     // `"<instance>-<generation>-<hash of the body>"`, the generation being
     // the one `/metrics` reports.
-    let inner = etag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).expect("a quoted ETag");
+    let inner = etag
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .expect("a quoted ETag");
     let parts: Vec<&str> = inner.split('-').collect();
     assert_eq!(parts.len(), 3, "{etag}");
     let generation = daemon.metric("acqrel_flagd_flag_set_generation");
@@ -396,7 +606,10 @@ fn bulk_lists_every_flag_with_metadata_event_streams_and_etag() {
     let body = bulk(&daemon, "", None).json();
     let flags = body["flags"].as_array().unwrap();
     assert_eq!(flags.len(), 16);
-    let broken = flags.iter().find(|f| f["key"] == "broken-targeting").unwrap();
+    let broken = flags
+        .iter()
+        .find(|f| f["key"] == "broken-targeting")
+        .unwrap();
     assert_eq!(broken["errorCode"], "PARSE_ERROR");
     assert_eq!(broken.get("value"), None);
 }
@@ -408,8 +621,16 @@ fn matching_if_none_match_is_304_and_another_context_another_etag() {
     let first = bulk(&daemon, body, None);
     let etag = first.header("etag").expect("an ETag").to_owned();
     // The same request on the same generation: the same tag.
-    assert_eq!(bulk(&daemon, body, None).header("etag"), Some(etag.as_str()));
-    for tags in [etag.clone(), format!("\"stale\", {etag}"), format!("W/{etag}"), "*".to_owned()] {
+    assert_eq!(
+        bulk(&daemon, body, None).header("etag"),
+        Some(etag.as_str())
+    );
+    for tags in [
+        etag.clone(),
+        format!("\"stale\", {etag}"),
+        format!("W/{etag}"),
+        "*".to_owned(),
+    ] {
         let answer = bulk(&daemon, body, Some(&tags));
         assert_eq!(answer.status, 304, "If-None-Match: {tags}");
         assert!(answer.body.is_empty());
@@ -445,12 +666,21 @@ fn percent_encoded_keys_are_decoded() {
         assert_eq!(body["value"].to_string().trim_matches('"'), value);
     }
     let answer = evaluate(&daemon, "no%20such", "");
-    assert_eq!((answer.status, answer.json()["key"].clone()), (404, json!("no such")));
+    assert_eq!(
+        (answer.status, answer.json()["key"].clone()),
+        (404, json!("no such"))
+    );
     // Escapes that are not hex, cut short, or not UTF-8.
     for bad in ["%zz", "caf%C3", "%FF", "abc%4"] {
         let answer = evaluate(&daemon, bad, "");
         assert_eq!(answer.status, 400, "{bad}: {}", answer.text());
-        assert!(answer.json()["errorDetails"].as_str().unwrap().contains("percent"), "{bad}");
+        assert!(
+            answer.json()["errorDetails"]
+                .as_str()
+                .unwrap()
+                .contains("percent"),
+            "{bad}"
+        );
     }
 }
 
@@ -466,7 +696,10 @@ fn configuration_describes_the_provider() {
         body["capabilities"]["flagEvaluation"]["supportedTypes"],
         json!(["boolean", "string", "int", "float", "object"])
     );
-    assert_eq!(body["capabilities"]["cacheInvalidation"]["polling"]["enabled"], true);
+    assert_eq!(
+        body["capabilities"]["cacheInvalidation"]["polling"]["enabled"],
+        true
+    );
 }
 
 #[test]
@@ -491,7 +724,9 @@ fn rate_limit_answers_429_with_retry_after_and_spares_the_management_port() {
     for _ in 0..10 {
         assert_eq!(daemon.manage("/healthz").status, 200);
     }
-    let refused = daemon.metric(r#"acqrel_flagd_http_requests_total{route="/ofrep/v1/evaluate/flags/{key}",status="429"}"#);
+    let refused = daemon.metric(
+        r#"acqrel_flagd_http_requests_total{route="/ofrep/v1/evaluate/flags/{key}",status="429"}"#,
+    );
     assert!(refused >= 1.0, "{refused}");
     // A rate, not a ban: tokens come back.
     eventually("an allowed request after the refusal", || {
@@ -514,7 +749,11 @@ fn answers_match_the_in_process_evaluate() {
     for path in [example_flags(), testbed_flags()] {
         let flags = in_process(&path);
         let daemon = Daemon::ready(&[&path], &[]);
-        let keys: Vec<String> = flags.keys().map(str::to_owned).chain(["missing".to_owned()]).collect();
+        let keys: Vec<String> = flags
+            .keys()
+            .map(str::to_owned)
+            .chain(["missing".to_owned()])
+            .collect();
         assert!(keys.len() >= 10, "{}", path.display());
         for context in &contexts {
             let body = with_context(context);
@@ -530,7 +769,11 @@ fn answers_match_the_in_process_evaluate() {
             assert_eq!(entries.len(), flags.len());
             for entry in entries {
                 let key = entry["key"].as_str().unwrap();
-                assert_eq!(*entry, expected(&flags, key, context).1, "bulk {key} {context}");
+                assert_eq!(
+                    *entry,
+                    expected(&flags, key, context).1,
+                    "bulk {key} {context}"
+                );
             }
             assert_eq!(bulk["metadata"], Json::Object(flags.metadata().clone()));
         }

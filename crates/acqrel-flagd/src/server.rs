@@ -130,6 +130,16 @@ impl Server {
         };
         let ofrep = bind("OFREP", options.ofrep_port).await?;
         let management = bind("management", options.management_port).await?;
+        // Port 0 picks a free port: from here on the options name the
+        // ports bound (the bulk answer's event-stream URL falls back on
+        // them when a request has no usable Host).
+        let mut options = options;
+        if let Ok(addr) = ofrep.local_addr() {
+            options.ofrep_port = addr.port();
+        }
+        if let Ok(addr) = management.local_addr() {
+            options.management_port = addr.port();
+        }
         let live = Arc::new(Live {
             store: Arc::new(FlagStore::new()),
             sources: std::sync::OnceLock::new(),

@@ -429,3 +429,25 @@ pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The flagd-testbed-like flag file of these tests
+/// (`tests/flags/testbed.json`): every value type, every custom operator,
+/// a broken rule, flags without a default variant, a disabled flag, and
+/// keys that need percent-encoding.
+pub fn testbed_flags() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flags/testbed.json")
+}
+
+/// Writes `bytes` as they are (whatever they are: a request the harness's
+/// writer would not produce, or not HTTP at all) on a new connection, and
+/// returns the connection, unread.
+pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
+    let mut stream = connect(addr);
+    stream.write_all(bytes).expect("write the raw request");
+    stream
+}
+
+/// [`send_raw`], then reads one response.
+pub fn request_raw(addr: SocketAddr, bytes: &[u8]) -> HttpResponse {
+    read_response(&mut BufReader::new(send_raw(addr, bytes)))
+}

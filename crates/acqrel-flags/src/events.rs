@@ -11,7 +11,8 @@
 //!   order, whatever threads write to the store at the same time.
 //! - **Completeness.** Every generation committed after the subscription
 //!   was made (and before it is dropped) that added, changed or removed a
-//!   flag is published to it once. A generation that changed nothing (an
+//!   flag, or changed the flag set's own metadata, is published to it
+//!   once. A generation that changed nothing (an
 //!   `apply` that put identical definitions back, or removed absent keys)
 //!   publishes nothing, so a subscriber may see gaps in the generation
 //!   numbers. A receiver may still lose events to its own [`Overflow`]
@@ -106,8 +107,9 @@ use crate::sync::{self, Mutex, MutexGuard};
 /// A flag counts as changed when its definition differs from the previous
 /// generation's (state, variants, default variant, targeting or metadata);
 /// putting an identical definition again changes nothing. A generation
-/// that changed no flag publishes no event, so the generations a
-/// subscriber sees may have gaps; they always increase.
+/// that changed no flag and not the flag set's metadata
+/// ([`metadata_changed`](Self::metadata_changed)) publishes no event, so
+/// the generations a subscriber sees may have gaps; they always increase.
 ///
 /// # Examples
 ///
@@ -142,6 +144,7 @@ pub struct FlagsChanged {
     added: Vec<String>,
     changed: Vec<String>,
     removed: Vec<String>,
+    metadata_changed: bool,
 }
 
 impl FlagsChanged {
@@ -185,6 +188,30 @@ impl FlagsChanged {
         &self.removed
     }
 
+    /// Whether the generation changed the flag set's own metadata (the
+    /// top-level `metadata` of a [`replace`](crate::FlagStore::replace)),
+    /// which a key naming no flag resolves with. A generation that changed
+    /// only that publishes an event with empty key lists.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// use acqrel_flags::events::{Event, Overflow};
+    /// use acqrel_flags::{FlagSet, FlagStore};
+    ///
+    /// let store = FlagStore::from_set(FlagSet::parse(r#"{"metadata": {"v": "1"}, "flags": {}}"#)?.0);
+    /// let mut events = store.subscribe(NonZeroUsize::MIN, Overflow::DropOldest);
+    /// store.replace(FlagSet::parse(r#"{"metadata": {"v": "2"}, "flags": {}}"#)?.0);
+    /// let Ok(Event::Message(change)) = events.try_recv() else { panic!("no event") };
+    /// assert!(change.metadata_changed());
+    /// assert!(change.added().is_empty() && change.changed().is_empty() && change.removed().is_empty());
+    /// # Ok::<(), acqrel_flags::LoadError>(())
+    /// ```
+    pub fn metadata_changed(&self) -> bool {
+        self.metadata_changed
+    }
+
     /// Whether this generation added, changed or removed `key`.
     ///
     /// # Examples
@@ -212,19 +239,26 @@ impl FlagsChanged {
 }
 
 /// What changed from `old` to `new`, as generation `generation`: `None`
-/// when no flag was added, changed or removed.
+/// when no flag was added, changed or removed and the flag set's metadata
+/// stayed (`metadata_changed` false).
 ///
 /// Walks only the parts of the two trees that are not shared (imbl's
 /// `OrdMap::diff`), so after an `apply` of `k` changes to `n` flags it
 /// costs about `O(k log n)` comparisons, not `O(n)`. A flag counts as
 /// changed when its definition is not equal (two `Arc`s to one flag are
 /// equal; JSON values hold no NaN, so equality is reflexive).
-pub(crate) fn diff(old: &FlagMap, new: &FlagMap, generation: u64) -> Option<FlagsChanged> {
+pub(crate) fn diff(
+    old: &FlagMap,
+    new: &FlagMap,
+    metadata_changed: bool,
+    generation: u64,
+) -> Option<FlagsChanged> {
     let mut change = FlagsChanged {
         generation,
         added: Vec::new(),
         changed: Vec::new(),
         removed: Vec::new(),
+        metadata_changed,
     };
     // In key order, so each list comes out sorted. The iterator reports an
     // update only for unequal values, comparing the flags themselves.
@@ -242,7 +276,10 @@ pub(crate) fn diff(old: &FlagMap, new: &FlagMap, generation: u64) -> Option<Flag
             imbl::ordmap::DiffItem::Remove(key, _) => change.removed.push(key.clone()),
         }
     }
-    let nothing = change.added.is_empty() && change.changed.is_empty() && change.removed.is_empty();
+    let nothing = change.added.is_empty()
+        && change.changed.is_empty()
+        && change.removed.is_empty()
+        && !change.metadata_changed;
     (!nothing).then_some(change)
 }
 
@@ -396,7 +433,7 @@ impl Events {
     /// reserved in generation order; then, with the lock released,
     /// [`Ticket::publish`] with the generation committed. Takes the queue's
     /// mutex for a push; runs no user code.
-    pub(crate) fn reserve(&self, old: FlagMap, new: FlagMap) -> Ticket<'_> {
+    pub(crate) fn reserve(&self, old: FlagMap, new: FlagMap, metadata_changed: bool) -> Ticket<'_> {
         let mut order = sync::lock(&self.order);
         order.slots.push_back(Slot::Pending);
         let id = order.head + order.slots.len() as u64 - 1;
@@ -405,6 +442,7 @@ impl Events {
             id: Some(id),
             old,
             new,
+            metadata_changed,
         }
     }
 
@@ -485,6 +523,9 @@ pub(crate) struct Ticket<'a> {
     id: Option<u64>,
     old: FlagMap,
     new: FlagMap,
+    /// Whether the flag set's own metadata changed (decided under the
+    /// writer lock, where both generations are at hand).
+    metadata_changed: bool,
 }
 
 impl Ticket<'_> {
@@ -500,7 +541,7 @@ impl Ticket<'_> {
         let change = if self.events.bus.is_empty() {
             None
         } else {
-            diff(&self.old, &self.new, generation)
+            diff(&self.old, &self.new, self.metadata_changed, generation)
         };
         if let Some(id) = self.id.take() {
             self.events.fill(id, change);
@@ -570,8 +611,8 @@ mod tests {
     fn a_later_ticket_waits_for_the_earlier_one() {
         let events = Events::new();
         let (_subscription, log) = log_generations(&events);
-        let first = events.reserve(map(&[], "on"), map(&["a"], "on"));
-        let second = events.reserve(map(&["a"], "on"), map(&["a", "b"], "on"));
+        let first = events.reserve(map(&[], "on"), map(&["a"], "on"), false);
+        let second = events.reserve(map(&["a"], "on"), map(&["a", "b"], "on"), false);
         second.publish(2);
         assert_eq!(logged(&log), [] as [u64; 0]);
         first.publish(1);
@@ -583,13 +624,13 @@ mod tests {
     fn a_dropped_ticket_lets_the_later_ones_through() {
         let events = Events::new();
         let (_subscription, log) = log_generations(&events);
-        let abandoned = events.reserve(map(&[], "on"), map(&["a"], "on"));
-        let second = events.reserve(map(&["a"], "on"), map(&["a", "b"], "on"));
+        let abandoned = events.reserve(map(&[], "on"), map(&["a"], "on"), false);
+        let second = events.reserve(map(&["a"], "on"), map(&["a", "b"], "on"), false);
         second.publish(2);
         assert_eq!(logged(&log), [] as [u64; 0]);
         drop(abandoned);
         assert_eq!(logged(&log), [2]);
-        let third = events.reserve(map(&["a", "b"], "on"), map(&["b"], "on"));
+        let third = events.reserve(map(&["a", "b"], "on"), map(&["b"], "on"), false);
         third.publish(3);
         assert_eq!(logged(&log), [2, 3]);
     }
@@ -598,12 +639,12 @@ mod tests {
     fn diff_compares_definitions_not_pointers() {
         let old = map(&["a", "b", "c"], "on");
         // Parsed again: equal flags in new `Arc`s.
-        assert_eq!(diff(&old, &map(&["a", "b", "c"], "on"), 1), None);
-        assert_eq!(diff(&old, &old.clone(), 1), None);
+        assert_eq!(diff(&old, &map(&["a", "b", "c"], "on"), false, 1), None);
+        assert_eq!(diff(&old, &old.clone(), false, 1), None);
         let mut new = old.clone();
         new.remove("a");
         new.extend(map(&["b", "d"], "off"));
-        let change = diff(&old, &new, 7).expect("changes");
+        let change = diff(&old, &new, false, 7).expect("changes");
         assert_eq!(change.generation(), 7);
         assert_eq!(change.added(), ["d"]);
         assert_eq!(change.changed(), ["b"]);
@@ -615,9 +656,13 @@ mod tests {
     #[test]
     fn an_event_without_subscribers_is_not_kept() {
         let events = Events::new();
-        events.reserve(map(&[], "on"), map(&["a"], "on")).publish(1);
+        events
+            .reserve(map(&[], "on"), map(&["a"], "on"), false)
+            .publish(1);
         let (_subscription, log) = log_generations(&events);
-        events.reserve(map(&["a"], "on"), map(&[], "on")).publish(2);
+        events
+            .reserve(map(&["a"], "on"), map(&[], "on"), false)
+            .publish(2);
         assert_eq!(logged(&log), [2]);
         assert!(sync::lock(&events.order).slots.is_empty());
     }

@@ -296,7 +296,13 @@ impl FlagStore {
                 let new = next(old);
                 // The last step under the writer lock: this generation's
                 // place in the publish order (O(1) map clones).
-                ticket = Some(self.events.reserve(old.flags.clone(), new.flags.clone()));
+                let metadata_changed =
+                    !Arc::ptr_eq(&old.metadata, &new.metadata) && old.metadata != new.metadata;
+                ticket = Some(self.events.reserve(
+                    old.flags.clone(),
+                    new.flags.clone(),
+                    metadata_changed,
+                ));
                 new
             });
             if let Some(ticket) = ticket {

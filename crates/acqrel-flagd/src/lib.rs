@@ -69,5 +69,5 @@ mod sse;
 mod state;
 
 pub use crate::cli::{Command, Options, USAGE, UsageError};
-pub use crate::server::{BindError, Running, Server, ShutdownReport};
+pub use crate::server::{BindError, MANAGEMENT_CONNECTIONS, Running, Server, ShutdownReport};
 pub use crate::sources::{LoadFailure, Sources};

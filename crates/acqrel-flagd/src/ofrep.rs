@@ -114,94 +114,13 @@ pub(crate) fn config_tag(state: &State, generation: u64) -> String {
     format!("{}-{generation}", state.instance)
 }
 
-/// Whether an `If-None-Match` header value names `etag` (or is `*`).
+/// Whether an `If-None-Match` header value names `etag`. (`*` is not a
+/// match: on a POST it asks for 412, never 304.)
 pub(crate) fn matches(if_none_match: &str, etag: &str) -> bool {
     if_none_match
         .split(',')
         .map(str::trim)
-        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
-}
-
-/// `POST /ofrep/v1/evaluate/flags`: every flag of `flags`, with the event
-/// stream to follow (`events_url`).
-pub(crate) fn evaluate_all(
-    state: &State,
-    flags: &Flags,
-    ctx: &EvaluationContext,
-    events_url: &str,
-) -> Answer {
-    let mut entries = Vec::with_capacity(flags.len());
-    for flag in flags.iter() {
-        let key = flag.key();
-        let resolution = flags.evaluate(key, ctx);
-        count(state, flags, key, &resolution);
-        entries.push(match resolution.error_code {
-            Some(_) => failure(key, resolution),
-            None => success(key, resolution),
-        });
-    }
-    Answer::json(
-        200,
-        &json!({
-            "flags": entries,
-            "metadata": flags.metadata(),
-            "eventStreams": [{
-                "type": "sse",
-                "url": events_url,
-                "inactivityDelaySec": 120,
-            }],
-        }),
-    )
-}
-
-/// `GET /ofrep/v1/configuration` (OFREP's optional provider configuration).
-pub(crate) fn configuration() -> Answer {
-    Answer::json(
-        200,
-        &json!({
-            "name": "acqrel-flagd",
-            "capabilities": {
-                "cacheInvalidation": {"polling": {"enabled": true, "minPollingIntervalMs": 1000}},
-                "flagEvaluation": {"supportedTypes": ["boolean", "string", "int", "float", "object"]},
-            },
-        }),
-    )
-}
-
-fn count(state: &State, flags: &Flags, key: &str, resolution: &Resolution<Option<Value>>) {
-    let known = flags.get(key).map(|flag| flag.key());
-    state.metrics.evaluated(known, resolution.reason);
-}
-
-fn success(key: &str, resolution: Resolution<Option<Value>>) -> Json {
-    let mut body = Map::new();
-    body.insert("key".into(), key.into());
-    if let Some(value) = resolution.value {
-        body.insert("value".into(), Json::from(value));
-    }
-    body.insert("reason".into(), resolution.reason.as_str().into());
-    if let Some(variant) = resolution.variant {
-        body.insert("variant".into(), variant.into());
-    }
-    body.insert(
-        "metadata".into(),
-        Json::Object((*resolution.metadata).clone()),
-    );
-    Json::Object(body)
-}
-
-fn failure(key: &str, resolution: Resolution<Option<Value>>) -> Json {
-    let code = match resolution.error_code {
-        Some(ErrorCode::ParseError) => "PARSE_ERROR",
-        _ => "GENERAL",
-    };
-    debug_assert_eq!(resolution.reason, Reason::Error);
-    json!({
-        "key": key,
-        "errorCode": code,
-        "errorDetails": resolution.error_message.unwrap_or_default(),
-        "metadata": *resolution.metadata,
-    })
+        .any(|tag| tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
 #[cfg(test)]
@@ -212,7 +131,7 @@ mod tests {
     fn if_none_match_lists_and_weak_tags() {
         assert!(matches("\"a-1-f\"", "\"a-1-f\""));
         assert!(matches("\"x\", W/\"a-1-f\"", "\"a-1-f\""));
-        assert!(matches("*", "\"a-1-f\""));
+        assert!(!matches("*", "\"a-1-f\""));
         assert!(!matches("\"a-2-f\"", "\"a-1-f\""));
         assert!(!matches("", "\"a-1-f\""));
     }

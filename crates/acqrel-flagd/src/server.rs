@@ -4,21 +4,31 @@
 //!
 //! # Shutdown
 //!
-//! [`Running::shutdown`] cancels the server's [`Shutdown`]: the accept
-//! loops stop (the listeners close), every connection finishes the
-//! request it is serving and closes (hyper's graceful shutdown; idle
-//! keep-alive connections close at once), and change streams end, which
-//! lets their connections close too. It then waits up to the grace period
-//! for the connection tasks; those still running after it are aborted
-//! (their futures dropped, the sockets closed).
+//! [`Running::shutdown`] cancels the server's [`Shutdown`]: the OFREP
+//! accept loop stops (its listener closes), every OFREP connection
+//! finishes the request it is serving and closes (hyper's graceful
+//! shutdown; idle keep-alive connections close at once), change streams
+//! end, which lets their connections close too, and `/readyz` answers 503.
+//! It then waits up to the grace period for the OFREP connections; those
+//! still running after it are aborted (their futures dropped, the sockets
+//! closed). Only then does the management port stop, so probes and
+//! scrapes see the drain.
+//!
+//! Each port has its own connection limit: OFREP `--max-connections`,
+//! management [`MANAGEMENT_CONNECTIONS`], so clients of the one can never
+//! starve the other.
 
 use std::convert::Infallible;
 use std::fmt;
+use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::pin::pin;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroUsize;
+use std::panic::AssertUnwindSafe;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use acqrel_core::Latch;
@@ -45,8 +55,13 @@ use crate::state::{Live, State};
 /// A response body: a whole one, or a change stream.
 type Body = Either<Full<Bytes>, EventStream>;
 
-/// How long a client gets to send a request's headers, and its body.
+/// How long a client gets to send a request's headers (hyper also counts
+/// an idle keep-alive connection's wait for its next request against it),
+/// and its body.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections open at once on the management port (probes and scrapes).
+pub const MANAGEMENT_CONNECTIONS: usize = 64;
 
 /// Which listener a connection came in on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,28 +213,20 @@ impl Server {
     ///
     /// See [`Server`].
     pub fn serve(self) -> Running {
-        let connections = Arc::new(TaskGroup::new().limit(self.state.options.max_connections));
-        let loops = TaskGroup::new();
-        for (listener, port) in [
-            (self.ofrep, Port::Ofrep),
-            (self.management, Port::Management),
-        ] {
-            let state = Arc::clone(&self.state);
-            let connections = Arc::clone(&connections);
-            // The accept loops never fail: a group of two that is only
-            // waited on.
-            let spawned = loops.try_spawn(async move {
-                accept(listener, port, state, connections).await;
-                Ok::<(), io::Error>(())
-            });
-            if spawned.is_err() {
-                tracing::error!("the accept loop could not be started");
-            }
-        }
+        let management_limit =
+            NonZeroUsize::new(MANAGEMENT_CONNECTIONS).unwrap_or(NonZeroUsize::MIN);
+        let ofrep_limit = self.state.options.max_connections;
+        let ofrep = Listening::start(self.ofrep, Port::Ofrep, &self.state, ofrep_limit);
+        let management = Listening::start(
+            self.management,
+            Port::Management,
+            &self.state,
+            management_limit,
+        );
         Running {
             state: self.state,
-            connections,
-            loops,
+            ofrep,
+            management,
         }
     }
 }
@@ -234,10 +241,74 @@ impl fmt::Debug for Server {
 }
 
 /// A serving server: load its flags, then shut it down.
+///
+/// # Examples
+///
+/// See [`Server`].
 pub struct Running {
     state: Arc<State>,
+    ofrep: Listening,
+    management: Listening,
+}
+
+/// One port being served: its accept loop and its connections, stopped by
+/// its own signal.
+struct Listening {
+    stop: Shutdown,
     connections: Arc<TaskGroup<io::Error>>,
-    loops: TaskGroup<io::Error>,
+    accepting: TaskGroup<io::Error>,
+}
+
+impl Listening {
+    fn start(
+        listener: TcpListener,
+        port: Port,
+        state: &Arc<State>,
+        limit: NonZeroUsize,
+    ) -> Listening {
+        // The OFREP port stops with the server's signal; the management
+        // port with its own, after the drain.
+        let stop = match port {
+            Port::Ofrep => state.stop.clone(),
+            Port::Management => Shutdown::new(),
+        };
+        let connections = Arc::new(TaskGroup::new().limit(limit));
+        let accepting = TaskGroup::new();
+        let task = accept(
+            listener,
+            port,
+            Arc::clone(state),
+            stop.clone(),
+            Arc::clone(&connections),
+        );
+        // The accept loop never fails: a group of one, only waited on.
+        let spawned = accepting.try_spawn(async move {
+            task.await;
+            Ok::<(), io::Error>(())
+        });
+        if spawned.is_err() {
+            tracing::error!("the accept loop could not be started");
+        }
+        Listening {
+            stop,
+            connections,
+            accepting,
+        }
+    }
+
+    /// Stops accepting, waits up to `grace` for the connections, aborts
+    /// the rest; returns whether they all finished and how many were left.
+    async fn stop(self, grace: Duration) -> (bool, usize) {
+        self.stop.cancel("shutting down");
+        let _ = self.accepting.wait().await;
+        let drained = tokio::time::timeout(grace, self.connections.wait())
+            .await
+            .is_ok();
+        let left = self.connections.len();
+        // Dropping the last handle to the group aborts what runs in it.
+        drop(self.connections);
+        (drained, left)
+    }
 }
 
 /// What a shutdown did.
@@ -248,9 +319,10 @@ pub struct Running {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
-    /// Connections that finished within the grace period.
+    /// Whether every OFREP connection finished within the grace period.
     pub drained: bool,
-    /// Connections still running when the grace period ended, aborted.
+    /// OFREP connections still running when the grace period ended,
+    /// aborted.
     pub aborted: usize,
 }
 
@@ -270,9 +342,16 @@ impl Running {
         let files = self.state.options.files.clone();
         let store = Arc::clone(&self.state.live.store);
         let debounce = self.state.options.debounce;
-        let loaded = tokio::task::spawn_blocking(move || Sources::start(&files, store, debounce))
-            .await
-            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))?;
+        let loading = tokio::task::spawn_blocking(move || Sources::start(&files, store, debounce));
+        let loaded = match loading.await {
+            Ok(loaded) => loaded?,
+            Err(join) => match join.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Cancelled: only when the runtime is shutting down, which
+                // drops this future too.
+                Err(_) => return std::future::pending().await,
+            },
+        };
         let _ = self.state.live.sources.set(loaded);
         self.state.live.ready.open();
         tracing::info!(
@@ -324,18 +403,13 @@ impl Running {
     ///
     /// See [`Server`].
     pub async fn shutdown(self) -> ShutdownReport {
-        self.state.stop.cancel("shutting down");
-        let _ = self.loops.wait().await;
         let grace = self.state.options.shutdown_grace;
-        let drained = tokio::time::timeout(grace, self.connections.wait())
-            .await
-            .is_ok();
-        let aborted = self.connections.len();
+        let (drained, aborted) = self.ofrep.stop(grace).await;
         if !drained {
-            tracing::warn!(aborted, "grace period over: aborting the connections left");
+            tracing::warn!(aborted, "grace period over: aborted the connections left");
         }
-        // Dropping the last handle to the group aborts what runs in it.
-        drop(self.connections);
+        // Probes and scrapes may be mid-request: a short grace of their own.
+        let _ = self.management.stop(Duration::from_millis(500)).await;
         ShutdownReport { drained, aborted }
     }
 }
@@ -344,7 +418,7 @@ impl fmt::Debug for Running {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Running")
             .field("ready", &self.is_ready())
-            .field("connections", &self.connections.len())
+            .field("connections", &self.ofrep.connections.len())
             .finish()
     }
 }
@@ -363,12 +437,13 @@ async fn accept(
     listener: TcpListener,
     port: Port,
     state: Arc<State>,
+    stop: Shutdown,
     connections: Arc<TaskGroup<io::Error>>,
 ) {
     loop {
         let accepted = tokio::select! {
             biased;
-            () = state.stop.cancelled() => return,
+            () = stop.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
@@ -382,12 +457,13 @@ async fn accept(
             }
         };
         let _ = stream.set_nodelay(true);
-        let task = connection(stream, peer, port, Arc::clone(&state));
-        // Waits while `--max-connections` are open (the kernel's backlog
-        // holds the rest), unless the server stops meanwhile.
+        let task = connection(stream, peer, port, Arc::clone(&state), stop.clone());
+        let task = CatchUnwind(Box::pin(task));
+        // Waits while the port's limit of connections are open (the
+        // kernel's backlog holds the rest), unless the port stops meanwhile.
         tokio::select! {
             biased;
-            () = state.stop.cancelled() => return,
+            () = stop.cancelled() => return,
             () = connections.spawn(task) => {}
         }
     }
@@ -398,6 +474,7 @@ async fn connection(
     peer: SocketAddr,
     port: Port,
     state: Arc<State>,
+    stop: Shutdown,
 ) -> Result<(), io::Error> {
     let service_state = Arc::clone(&state);
     let service = service_fn(move |request| {
@@ -409,9 +486,13 @@ async fn connection(
         .timer(TokioTimer::new())
         .header_read_timeout(READ_TIMEOUT);
     let mut serving = pin!(builder.serve_connection(TokioIo::new(stream), service));
+    // Biased to the connection: a request already received when the stop
+    // comes is read and answered before the graceful shutdown, which would
+    // otherwise close a connection hyper has read nothing from yet.
     let result = tokio::select! {
+        biased;
         result = serving.as_mut() => result,
-        () = state.stop.cancelled() => {
+        () = stop.cancelled() => {
             serving.as_mut().graceful_shutdown();
             serving.await
         }
@@ -420,6 +501,31 @@ async fn connection(
         tracing::debug!(%peer, %error, "connection ended with an error");
     }
     Ok(())
+}
+
+/// Runs a connection's future, turning a panic in it into a log line: the
+/// connection is closed, the server goes on, and nothing is kept (a
+/// [`TaskGroup`] would keep each panic until it is waited on, at shutdown).
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future<Output = Result<(), io::Error>>> Future for CatchUnwind<F> {
+    type Output = Result<(), io::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(poll) => poll,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(%message, "a connection task panicked; its connection is closed");
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
 }
 
 // ===== routing =====
@@ -511,7 +617,9 @@ fn management_route(state: &State, request: &Request<Incoming>) -> (&'static str
             let mut response = text(200, &state.metrics.encode());
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
             );
             response
         }
@@ -523,7 +631,7 @@ fn management_route(state: &State, request: &Request<Incoming>) -> (&'static str
 /// refuses `peer` now.
 fn rate_limited(state: &State, peer: SocketAddr) -> Option<Response<Body>> {
     let limiter = state.limiter.as_ref()?;
-    let refused = limiter.check(&peer.ip()).err()?;
+    let refused = limiter.check(&client_key(peer.ip())).err()?;
     let wait = refused
         .not_until()
         .map_or(Duration::from_secs(1), |n| n.wait_time());
@@ -533,6 +641,19 @@ fn rate_limited(state: &State, peer: SocketAddr) -> Option<Response<Body>> {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     Some(response)
+}
+
+/// The rate limiter's key for a client address: IPv4 as it is (an
+/// IPv4-mapped IPv6 address as its IPv4), IPv6 by its /64, the block one
+/// host is usually given, so a host cannot get a fresh bucket per address.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1_u128 << 64) - 1))),
+        },
+    }
 }
 
 // ===== endpoints =====
@@ -596,9 +717,14 @@ async fn evaluate_all(state: &State, request: Request<Incoming>) -> Response<Bod
         Ok(ctx) => ctx,
         Err(invalid) => return answer(invalid),
     };
-    let host =
-        host.unwrap_or_else(|| format!("{}:{}", state.options.bind, state.options.ofrep_port));
-    let events_url = format!("http://{host}{EVENTS}");
+    // Without a usable Host, the bound address (`Display` brackets IPv6).
+    let host = host.unwrap_or_else(|| {
+        SocketAddr::new(state.options.bind, state.options.ofrep_port).to_string()
+    });
+    // `since` names the generation this answer was evaluated on: a stream
+    // opened after a newer one was published tells the client at once.
+    let since = ofrep::config_tag(state, flags.generation());
+    let events_url = format!("http://{host}{EVENTS}?since={since}");
     let mut response = answer(ofrep::evaluate_all(state, &flags, &ctx, &events_url));
     if let Some(etag) = etag_value {
         response.headers_mut().insert(header::ETAG, etag);
@@ -614,10 +740,18 @@ fn events(state: &Arc<State>, request: &Request<Incoming>) -> Response<Body> {
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         return response;
     };
+    // The header (a reconnecting client's) wins over the URL's `since`
+    // (the bulk answer's generation, for the first connection).
+    let since = request.uri().query().and_then(|query| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("since="))
+    });
     let last_event_id = request
         .headers()
         .get("last-event-id")
-        .and_then(|value| value.to_str().ok());
+        .and_then(|value| value.to_str().ok())
+        .or(since);
     let stream = EventStream::open(slot, last_event_id);
     let mut response = Response::new(Either::Right(stream));
     let headers = response.headers_mut();

@@ -13,10 +13,14 @@
 //! another file overrides entirely) publishes no generation: the ETag and
 //! the change streams stay quiet.
 //!
-//! Merges are serialized by a mutex (two files' reloader threads can
-//! finish at once); it is held while the served store is replaced, whose
-//! own subscribers are the change streams' bus queues (no user code: a
-//! push into a bounded queue each).
+//! One thread merges at a time, and none holds a lock while it publishes
+//! (the served store's subscribers, the change streams and any callback a
+//! library user adds, run on the publishing thread). Two files' reloader
+//! threads can finish at once, so merging is a role, taken and handed over
+//! under a small mutex: a thread that asks for a merge while another is
+//! merging only marks one as pending, and the merging thread runs again
+//! before it gives the role up. Each merge reads every file's newest
+//! snapshot, so the last merge publishes the newest state of all files.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -95,16 +99,63 @@ pub struct Sources {
 struct Merger {
     files: Vec<Arc<FlagStore>>,
     served: Arc<FlagStore>,
-    /// Serializes merges; holds no data.
-    lock: Mutex<()>,
+    role: Mutex<Role>,
+}
+
+/// Who merges, under [`Merger::role`]'s mutex.
+#[derive(Default)]
+struct Role {
+    /// A thread is merging.
+    merging: bool,
+    /// A merge was asked for since the merging thread last started one.
+    pending: bool,
+}
+
+/// Gives the merging role up if a merge panics, so later reloads still
+/// merge.
+struct GiveUp<'a>(&'a Merger);
+
+impl Drop for GiveUp<'_> {
+    fn drop(&mut self) {
+        let mut role = self.0.role.lock().unwrap_or_else(PoisonError::into_inner);
+        role.merging = false;
+    }
 }
 
 impl Merger {
+    /// Merges now, or, if another thread is merging, has it merge once
+    /// more before it stops. Never waits for another merge; publishes with
+    /// no lock held.
+    fn request(&self) {
+        {
+            let mut role = self.role.lock().unwrap_or_else(PoisonError::into_inner);
+            role.pending = true;
+            if role.merging {
+                return;
+            }
+            role.merging = true;
+        }
+        let give_up = GiveUp(self);
+        loop {
+            {
+                let mut role = self.role.lock().unwrap_or_else(PoisonError::into_inner);
+                if !role.pending {
+                    // Decided under the mutex: a request after this
+                    // unlock finds no merger and merges itself.
+                    role.merging = false;
+                    std::mem::forget(give_up);
+                    return;
+                }
+                role.pending = false;
+            }
+            self.merge();
+        }
+    }
+
     /// Merges the files' current flags into the served store, unless that
     /// is what it serves already. Returns whether a generation was
-    /// published.
+    /// published. Only the thread holding the merging role calls it.
     fn merge(&self) -> bool {
-        let _merging = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let mut flags: BTreeMap<String, Flag> = BTreeMap::new();
         let mut metadata: Map<String, Json> = Map::new();
         for file in &self.files {
@@ -160,7 +211,7 @@ impl Sources {
         let merger = Arc::new(Merger {
             files: stores.clone(),
             served,
-            lock: Mutex::new(()),
+            role: Mutex::new(Role::default()),
         });
         // Subscribed before the first load, so no reload falls between
         // the load and the subscription.
@@ -168,9 +219,7 @@ impl Sources {
             .iter()
             .map(|store| {
                 let merger = Arc::clone(&merger);
-                store.subscribe_fn(move |_| {
-                    merger.merge();
-                })
+                store.subscribe_fn(move |_| merger.request())
             })
             .collect();
         let mut files = Vec::with_capacity(paths.len());
@@ -190,7 +239,7 @@ impl Sources {
         }
         // The callbacks merged as each file loaded; once more in case every
         // file was empty (no change event, nothing merged yet).
-        merger.merge();
+        merger.request();
         Ok(Sources {
             _subscriptions: subscriptions,
             files,

@@ -40,6 +40,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use acqrel_bus::{Overflow, Receiver};
 use acqrel_flags::FlagsChanged;
@@ -106,13 +107,21 @@ impl EventStream {
         // after the read is then in the queue.
         let events = store.subscribe(NonZeroUsize::MIN, Overflow::DropOldest);
         let generation = store.generation();
-        let mut opening = String::from(": acqrel-flagd change stream\nretry: 1000\n\n");
+        // The opening block's `id` sets the client's last event id without
+        // dispatching anything, so a reconnect carries it (and learns of a
+        // change it missed while away) even before the first event.
+        let mut opening = format!(
+            ": acqrel-flagd change stream\nretry: 1000\nid: {}\n\n",
+            config_tag(&state, generation)
+        );
         if let Some(id) = last_event_id
             && id != config_tag(&state, generation)
         {
             opening.push_str(&event(&state, generation));
         }
-        let period = state.options.sse_keep_alive;
+        // At least 10 ms, whatever the options say: a zero period would
+        // panic in tokio, a tiny one spin.
+        let period = state.options.sse_keep_alive.max(Duration::from_millis(10));
         let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         EventStream {

@@ -14,7 +14,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use acqrel_flags::{ErrorCode, EvaluationContext, Flags, Reason, Resolution, Value};
+use acqrel_flags::{ErrorCode, EvaluationContext, Flags, Resolution, Value};
 use bytes::Bytes;
 use serde_json::{Map, Value as Json, json};
 
@@ -121,6 +121,86 @@ pub(crate) fn matches(if_none_match: &str, etag: &str) -> bool {
         .split(',')
         .map(str::trim)
         .any(|tag| tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
+/// `POST /ofrep/v1/evaluate/flags`: every flag of `flags`, with the event
+/// stream to follow (`events_url`).
+pub(crate) fn evaluate_all(
+    state: &State,
+    flags: &Flags,
+    ctx: &EvaluationContext,
+    events_url: &str,
+) -> Answer {
+    let mut entries = Vec::with_capacity(flags.len());
+    for flag in flags.iter() {
+        let key = flag.key();
+        let resolution = flags.evaluate(key, ctx);
+        count(state, flags, key, &resolution);
+        entries.push(match resolution.error_code {
+            Some(_) => failure(key, resolution),
+            None => success(key, resolution),
+        });
+    }
+    Answer::json(
+        200,
+        &json!({
+            "flags": entries,
+            "metadata": flags.metadata(),
+            "eventStreams": [{
+                "type": "sse",
+                "url": events_url,
+                "inactivityDelaySec": 120,
+            }],
+        }),
+    )
+}
+
+/// `GET /ofrep/v1/configuration` (OFREP's optional provider configuration).
+pub(crate) fn configuration() -> Answer {
+    Answer::json(
+        200,
+        &json!({
+            "name": "acqrel-flagd",
+            "capabilities": {
+                "cacheInvalidation": {"polling": {"enabled": true, "minPollingIntervalMs": 1000}},
+                "flagEvaluation": {"supportedTypes": ["boolean", "string", "int", "float", "object"]},
+            },
+        }),
+    )
+}
+
+fn count(state: &State, flags: &Flags, key: &str, resolution: &Resolution<Option<Value>>) {
+    let known = flags.get(key).map(|flag| flag.key());
+    state.metrics.evaluated(known, resolution.reason);
+}
+
+fn success(key: &str, resolution: Resolution<Option<Value>>) -> Json {
+    let mut body = Map::new();
+    body.insert("key".into(), key.into());
+    if let Some(value) = resolution.value {
+        body.insert("value".into(), Json::from(value));
+    }
+    body.insert("reason".into(), resolution.reason.as_str().into());
+    if let Some(variant) = resolution.variant {
+        body.insert("variant".into(), variant.into());
+    }
+    body.insert(
+        "metadata".into(),
+        Json::Object((*resolution.metadata).clone()),
+    );
+    Json::Object(body)
+}
+
+fn failure(key: &str, resolution: Resolution<Option<Value>>) -> Json {
+    // Only PARSE_ERROR and GENERAL reach here: FLAG_NOT_FOUND is answered
+    // as a 404, TYPE_MISMATCH cannot happen without a requested type.
+    let code = resolution.error_code.map_or("GENERAL", ErrorCode::as_str);
+    json!({
+        "key": key,
+        "errorCode": code,
+        "errorDetails": resolution.error_message.unwrap_or_default(),
+        "metadata": *resolution.metadata,
+    })
 }
 
 #[cfg(test)]

@@ -302,7 +302,9 @@ fn event_stream_url_without_host_named_port_zero() {
     ] {
         let answer = request_raw(daemon.ofrep, raw);
         assert_eq!(answer.status, 200, "{}", answer.text());
-        assert_eq!(answer.json()["eventStreams"][0]["url"], url, "{:?}", String::from_utf8_lossy(raw));
+        let got = answer.json()["eventStreams"][0]["url"].as_str().map(str::to_owned);
+        let got = got.unwrap_or_default();
+        assert!(got.starts_with(&format!("{url}?since=")), "{got} for {:?}", String::from_utf8_lossy(raw));
     }
     assert_serving(&mut daemon);
 }

@@ -582,12 +582,19 @@ fn bulk_lists_every_flag_with_metadata_event_streams_and_etag() {
     assert_eq!(flags["dark-mode"]["value"], true);
     assert_eq!(flags["legacy-search"].get("value"), None);
     assert_eq!(flags["legacy-search"]["reason"], "DISABLED");
-    // The event stream, at the address the client asked (its Host).
-    let url = format!("http://{}/ofrep/v1/events", daemon.ofrep);
+    // The event stream, at the address the client asked (its Host), with
+    // the generation this answer was evaluated on as `since`.
+    let generation = daemon.metric("acqrel_flagd_flag_set_generation");
+    let streams = body["eventStreams"].as_array().expect("eventStreams");
+    assert_eq!(streams.len(), 1);
     assert_eq!(
-        body["eventStreams"],
-        json!([{"type": "sse", "url": url, "inactivityDelaySec": 120}])
+        (&streams[0]["type"], &streams[0]["inactivityDelaySec"]),
+        (&json!("sse"), &json!(120))
     );
+    let url = streams[0]["url"].as_str().expect("a url");
+    let prefix = format!("http://{}/ofrep/v1/events?since=", daemon.ofrep);
+    let since = url.strip_prefix(&prefix).unwrap_or_else(|| panic!("{url}"));
+    assert!(since.ends_with(&format!("-{generation}")), "{since}");
     let stream = EventStream::open(daemon.ofrep, None);
     assert_eq!(stream.status, 200);
     // `"<instance>-<generation>-<hash of the body>"`, the generation being
@@ -629,13 +636,15 @@ fn matching_if_none_match_is_304_and_another_context_another_etag() {
         etag.clone(),
         format!("\"stale\", {etag}"),
         format!("W/{etag}"),
-        "*".to_owned(),
     ] {
         let answer = bulk(&daemon, body, Some(&tags));
         assert_eq!(answer.status, 304, "If-None-Match: {tags}");
         assert!(answer.body.is_empty());
         assert_eq!(answer.header("etag"), Some(etag.as_str()));
     }
+    // `*` on a POST asks for 412 (RFC 9110), never "not modified": the
+    // answer is evaluated.
+    assert_eq!(bulk(&daemon, body, Some("*")).status, 200);
     // Another context: another tag, and the old one does not match it.
     let other = r#"{"context": {"targetingKey": "u2"}}"#;
     let answer = bulk(&daemon, other, Some(&etag));

@@ -170,6 +170,8 @@ struct Tally {
     requests: u64,
     time: Duration,
     latencies_us: Vec<u32>,
+    /// Requests per second in each round, in round order.
+    per_round: Vec<f64>,
 }
 
 /// Runs the measurement and prints it; `Ok(true)` when every target is
@@ -185,22 +187,35 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
     let running = server.serve();
     running.load().await?;
 
-    let single = |flag: &str| post(ofrep, &format!("/ofrep/v1/evaluate/flags/{flag}"), &[], CONTEXT);
+    let single = |flag: &str| {
+        post(
+            ofrep,
+            &format!("/ofrep/v1/evaluate/flags/{flag}"),
+            &[],
+            CONTEXT,
+        )
+    };
     let bulk_path = "/ofrep/v1/evaluate/flags";
     // Our answers, fetched once: the bare endpoints serve their bytes, and
     // the bulk answer's ETag goes into `If-None-Match`.
     let targeting_answer = fetch(ofrep, &single(TARGETING_FLAG), 200).await?;
     let static_answer = fetch(ofrep, &single(STATIC_FLAG), 200).await?;
     let bulk_answer = fetch(ofrep, &post(ofrep, bulk_path, &[], CONTEXT), 200).await?;
-    let etag = bulk_answer
-        .etag
-        .ok_or("the bulk answer carries no ETag")?;
+    let etag = bulk_answer.etag.ok_or("the bulk answer carries no ETag")?;
     let bare_targeting = bare_server(targeting_answer.body.clone()).await?;
     let bare_static = bare_server(static_answer.body.clone()).await?;
     // The bare endpoints answer what they were given, and would answer it
     // to the scenarios' requests too.
-    for (bare, answer) in [(bare_targeting, &targeting_answer), (bare_static, &static_answer)] {
-        let echoed = fetch(bare, &post(bare, "/ofrep/v1/evaluate/flags/x", &[], CONTEXT), 200).await?;
+    for (bare, answer) in [
+        (bare_targeting, &targeting_answer),
+        (bare_static, &static_answer),
+    ] {
+        let echoed = fetch(
+            bare,
+            &post(bare, "/ofrep/v1/evaluate/flags/x", &[], CONTEXT),
+            200,
+        )
+        .await?;
         if echoed.body != answer.body {
             return Err("a bare endpoint answered other bytes than it was given".into());
         }
@@ -262,12 +277,18 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
             let tally = &mut tallies[index];
             tally.requests += run.requests;
             tally.time += run.time;
+            tally
+                .per_round
+                .push(run.requests as f64 / run.time.as_secs_f64().max(1e-9));
             tally.latencies_us.extend(run.latencies_us);
         }
     }
     let report = running.shutdown().await;
     if !report.drained {
-        eprintln!("load: the server did not drain its connections ({} aborted)", report.aborted);
+        eprintln!(
+            "load: the server did not drain its connections ({} aborted)",
+            report.aborted
+        );
     }
 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -290,7 +311,10 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
         static_answer.body.len(),
         bulk_answer.body.len()
     )?;
-    writeln!(out, "| scenario | requests/s | p50 µs | p99 µs | ratio to bare | target | verdict |")?;
+    writeln!(
+        out,
+        "| scenario | requests/s | p50 µs | p99 µs | ratio to bare (rounds' range) | target | verdict |"
+    )?;
     writeln!(out, "|---|---:|---:|---:|---:|---:|---|")?;
     for tally in &mut tallies {
         tally.latencies_us.sort_unstable();
@@ -305,12 +329,27 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
             None => ("—".to_owned(), "—".to_owned(), "anchor"),
             Some((anchor, least)) => {
                 let ratio = rps[index] / rps[anchor].max(1e-9);
+                // Each round's ratio, ours against the anchor measured in
+                // the same round: how much of the ratio is noise.
+                let (low, high) = tally
+                    .per_round
+                    .iter()
+                    .zip(&tallies[anchor].per_round)
+                    .map(|(ours, bare)| ours / bare.max(1e-9))
+                    .fold((f64::INFINITY, 0_f64), |(low, high), r| {
+                        (low.min(r), high.max(r))
+                    });
+                let shown = format!("{ratio:.2}× ({low:.2}–{high:.2})");
                 match least {
-                    None => (format!("{ratio:.2}×"), "—".to_owned(), "reported"),
+                    None => (shown, "—".to_owned(), "reported"),
                     Some(least) => {
                         let met = ratio >= least;
                         passed &= met;
-                        (format!("{ratio:.2}×"), format!("≥ {least}×"), if met { "met" } else { "MISSED" })
+                        (
+                            shown,
+                            format!("≥ {least}×"),
+                            if met { "met" } else { "MISSED" },
+                        )
                     }
                 }
             }
@@ -327,7 +366,11 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
     writeln!(
         out,
         "\ntargets: {}",
-        if passed { "all met" } else { "MISSED (see the table)" }
+        if passed {
+            "all met"
+        } else {
+            "MISSED (see the table)"
+        }
     )?;
     print!("{out}");
     Ok(passed)
@@ -358,15 +401,20 @@ async fn bare_server(body: Bytes) -> Result<SocketAddr, Error> {
                         // does not matter.
                         let _ = request.into_body().collect().await;
                         let mut response = Response::new(Full::new(body));
-                        response
-                            .headers_mut()
-                            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                        response.headers_mut().insert(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        );
                         Ok::<_, Infallible>(response)
                     }
                 });
                 let mut builder = http1::Builder::new();
-                builder.timer(TokioTimer::new()).header_read_timeout(READ_TIMEOUT);
-                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(READ_TIMEOUT);
+                let _ = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });
@@ -467,14 +515,20 @@ fn parse_head(head: &[u8]) -> Result<(u16, usize), Error> {
 }
 
 fn header_value(head: &[u8], wanted: &str) -> Option<String> {
-    std::str::from_utf8(head).ok()?.split("\r\n").find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case(wanted).then(|| value.trim().to_owned())
-    })
+    std::str::from_utf8(head)
+        .ok()?
+        .split("\r\n")
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case(wanted)
+                .then(|| value.trim().to_owned())
+        })
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
 }
 
 /// Sends `request` once on a fresh connection; the answer must have

@@ -32,14 +32,16 @@
 //! |---|---|---|---|
 //! | single, targeting | `POST /ofrep/v1/evaluate/flags/support-channel`, a small context (`ends_with` matches) | bare, same body | ≥ 0.5× |
 //! | single, static | `POST /ofrep/v1/evaluate/flags/dark-mode`, the same context | bare, same body | ≥ 0.5× |
-//! | bulk, `If-None-Match` | `POST /ofrep/v1/evaluate/flags` with the answer's ETag: 304, no evaluation | the targeting flag's bare endpoint | ≥ 0.9× |
-//! | bulk | the same without `If-None-Match`: 200, every flag evaluated | the targeting flag's bare endpoint | none (reported) |
+//! | bulk, `If-None-Match` | `POST /ofrep/v1/evaluate/flags` with the answer's ETag: 304, no evaluation | the targeting flag's bare endpoint, measured again next to it | ≥ 0.9× |
+//! | bulk | the same without `If-None-Match`: 200, every flag evaluated | the same | none (reported) |
 //!
 //! The scenarios run in `--rounds` rounds, in the listed order in even
-//! rounds and reversed in odd ones, so that drift in the machine's speed
-//! (other jobs, where the scheduler puts the client and the server) hits
-//! every scenario alike; throughput is all the requests of a scenario over
-//! its measured time, the percentiles are over all its latencies.
+//! rounds and reversed in odd ones, each next to its anchor, so that drift
+//! in the machine's speed (other jobs, where the scheduler puts the client
+//! and the server) hits a scenario and its anchor alike; throughput is all
+//! the requests of a scenario over its measured time, the percentiles are
+//! over all its latencies, and the ratio column also shows the range of
+//! the rounds' own ratios, a measure of the noise.
 //!
 //! The client and the servers share the machine's cores (on a 2-core
 //! machine, one core's worth each at best): the numbers are this machine's,
@@ -73,9 +75,9 @@ keep-alive connections on loopback and prints requests/s and p50/p99
 latency per scenario, against the targets (single evaluation >= 0.5x the
 bare endpoint, bulk with a matching ETag >= 0.9x).
   --connections N   keep-alive connections (default: 2 x available cores)
-  --seconds S       measured time per scenario and round (default: 2)
-  --warm-up-ms MS   unmeasured time before each (default: 500)
-  --rounds R        rounds over the scenarios (default: 2)";
+  --seconds S       measured time per scenario and round (default: 1)
+  --warm-up-ms MS   unmeasured time before each (default: 250)
+  --rounds R        rounds over the scenarios (default: 4)";
 
 /// The shipped example flags.
 const FLAGS: &str = concat!(
@@ -132,9 +134,9 @@ fn parse(args: Vec<String>) -> Option<Settings> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut settings = Settings {
         connections: 2 * cores,
-        measured: Duration::from_secs(2),
-        warm_up: Duration::from_millis(500),
-        rounds: 2,
+        measured: Duration::from_secs(1),
+        warm_up: Duration::from_millis(250),
+        rounds: 4,
     };
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
@@ -172,6 +174,9 @@ struct Tally {
     latencies_us: Vec<u32>,
     /// Requests per second in each round, in round order.
     per_round: Vec<f64>,
+    /// CPU time of the whole process (client, servers, runtime) in the
+    /// measured time; `None` where it cannot be read.
+    cpu: Option<Duration>,
 }
 
 /// Runs the measurement and prints it; `Ok(true)` when every target is
@@ -250,19 +255,28 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
             expect_status: 200,
             anchor: Some((2, Some(0.5))),
         },
+        // The first anchor again, measured next to the bulk scenarios (as
+        // the others are next to theirs).
+        Scenario {
+            name: "bare endpoint (targeting flag's bytes, again)",
+            addr: bare_targeting,
+            request: single(TARGETING_FLAG),
+            expect_status: 200,
+            anchor: None,
+        },
         Scenario {
             name: "bulk, matching If-None-Match (304)",
             addr: ofrep,
             request: post(ofrep, bulk_path, &[("if-none-match", &etag)], CONTEXT),
             expect_status: 304,
-            anchor: Some((0, Some(0.9))),
+            anchor: Some((4, Some(0.9))),
         },
         Scenario {
             name: "bulk, no If-None-Match (200)",
             addr: ofrep,
             request: post(ofrep, bulk_path, &[], CONTEXT),
             expect_status: 200,
-            anchor: Some((0, None)),
+            anchor: Some((4, None)),
         },
     ];
 
@@ -281,6 +295,11 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
                 .per_round
                 .push(run.requests as f64 / run.time.as_secs_f64().max(1e-9));
             tally.latencies_us.extend(run.latencies_us);
+            tally.cpu = if round == 0 {
+                run.cpu
+            } else {
+                tally.cpu.zip(run.cpu).map(|(sum, cpu)| sum + cpu)
+            };
         }
     }
     let report = running.shutdown().await;
@@ -313,9 +332,10 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
     )?;
     writeln!(
         out,
-        "| scenario | requests/s | p50 µs | p99 µs | ratio to bare (rounds' range) | target | verdict |"
+        "| scenario | requests/s | p50 µs | p99 µs | ratio to bare (rounds' range) | target | verdict \
+         | CPU µs/request | CPU ratio |"
     )?;
-    writeln!(out, "|---|---:|---:|---:|---:|---:|---|")?;
+    writeln!(out, "|---|---:|---:|---:|---:|---:|---|---:|---:|")?;
     for tally in &mut tallies {
         tally.latencies_us.sort_unstable();
     }
@@ -323,8 +343,26 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
         .iter()
         .map(|tally| tally.requests as f64 / tally.time.as_secs_f64().max(1e-9))
         .collect();
+    // CPU time of the whole process per request: what the machine's other
+    // jobs barely change, unlike the throughput.
+    let cpu_per_request: Vec<Option<f64>> = tallies
+        .iter()
+        .map(|tally| {
+            let cpu = tally.cpu?;
+            (tally.requests > 0).then(|| cpu.as_secs_f64() * 1e6 / tally.requests as f64)
+        })
+        .collect();
     let mut passed = true;
     for (index, (scenario, tally)) in scenarios.iter().zip(&tallies).enumerate() {
+        let cpu = cpu_per_request[index].map_or_else(|| "n/a".to_owned(), |us| format!("{us:.1}"));
+        let cpu_ratio = match (scenario.anchor, cpu_per_request[index]) {
+            (Some((anchor, _)), Some(ours)) => cpu_per_request[anchor].map_or_else(
+                || "n/a".to_owned(),
+                |bare| format!("{:.2}×", bare / ours.max(1e-9)),
+            ),
+            (Some(_), None) => "n/a".to_owned(),
+            (None, _) => "—".to_owned(),
+        };
         let (ratio, target, verdict) = match scenario.anchor {
             None => ("—".to_owned(), "—".to_owned(), "anchor"),
             Some((anchor, least)) => {
@@ -356,7 +394,7 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
         };
         writeln!(
             out,
-            "| {} | {:.0} | {} | {} | {ratio} | {target} | {verdict} |",
+            "| {} | {:.0} | {} | {} | {ratio} | {target} | {verdict} | {cpu} | {cpu_ratio} |",
             scenario.name,
             rps[index],
             percentile(&tally.latencies_us, 50),
@@ -365,7 +403,13 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
     }
     writeln!(
         out,
-        "\ntargets: {}",
+        "\nCPU µs/request: this process's CPU time (client, servers and runtime, user and \
+         system) over the requests; CPU ratio: the anchor's over the scenario's, the \
+         throughput ratio the scenario would have if the process had the cores to itself"
+    )?;
+    writeln!(
+        out,
+        "targets (on the requests/s ratios): {}",
         if passed {
             "all met"
         } else {
@@ -557,6 +601,8 @@ struct Run {
     requests: u64,
     time: Duration,
     latencies_us: Vec<u32>,
+    /// CPU time this process spent in the measured time, if known.
+    cpu: Option<Duration>,
 }
 
 /// Runs `scenario` on `settings.connections` connections: a warm-up, then
@@ -596,6 +642,12 @@ async fn drive(scenario: &Scenario, settings: &Settings) -> Result<Run, Error> {
             })
         })
         .collect();
+    tokio::time::sleep_until(start.into()).await;
+    let cpu_start = process_cpu();
+    tokio::time::sleep_until(end.into()).await;
+    let cpu = process_cpu()
+        .zip(cpu_start)
+        .map(|(end, start)| end.saturating_sub(start));
     let mut latencies_us = Vec::new();
     for task in tasks {
         latencies_us.extend(task.await??);
@@ -604,5 +656,19 @@ async fn drive(scenario: &Scenario, settings: &Settings) -> Result<Run, Error> {
         requests: latencies_us.len() as u64,
         time: end.saturating_duration_since(start),
         latencies_us,
+        cpu,
     })
+}
+
+/// The CPU time (user and system, every thread) this process has used:
+/// Linux's `/proc/self/stat`, in `USER_HZ` ticks of 10 ms; `None`
+/// elsewhere.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may
+    // hold spaces: state is field 3, utime 14, stime 15.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((user + system) * 10))
 }

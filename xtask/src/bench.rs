@@ -30,8 +30,11 @@ prints a markdown table per criterion group (ours / anchor ratios of mean
 times), checks benches/targets.txt, runs the scenario examples that go with
 the selected benches (config: acqrel-config's reload_latency;
 ratelimit_redis: acqrel-ratelimit-redis's latency, p50/p99 and round trips
-per decision; each checks its own targets), and writes the same report to
-<target dir>/acqrel-bench/report.md.
+per decision; flagd: acqrel-flagd's load, OFREP requests/s and p50/p99
+beside a bare hyper endpoint; each checks its own targets), and writes the
+same report to <target dir>/acqrel-bench/report.md. A NAME that only a
+scenario example answers to (flagd: no benches/benches/flagd.rs) runs that
+example alone.
 
 Options:
   --full          Criterion's default measurement (slow); without it a quick
@@ -65,7 +68,7 @@ const QUICK_ARGS: [&str; 6] = [
 const MAX_WALK_DEPTH: usize = 6;
 
 /// Parsed command line.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Options {
     /// Criterion's default measurement instead of the quick one.
     full: bool,
@@ -91,7 +94,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
 
     // Whole seconds: a file system may store coarser times than the clock.
     let since = UNIX_EPOCH + Duration::from_secs(unix_secs(SystemTime::now()));
-    bench_command(&options).run()?;
+    let bench_dir = root.join("benches").join("benches");
+    let criterion = criterion_options(&options, |name| {
+        bench_dir.join(format!("{name}.rs")).is_file()
+    });
+    if let Some(criterion) = criterion {
+        bench_command(&criterion).run()?;
+    }
 
     let criterion_dir = criterion_dir(&target_dir);
     let results = collect(&criterion_dir, since)?;
@@ -135,10 +144,35 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
 /// Measurements that are not criterion benches: examples that time a whole
 /// scenario, print their own target line and exit with 1 when they miss it.
 /// Each runs with the bench target it belongs to: (bench, package, example).
-const SCENARIO_EXAMPLES: [(&str, &str, &str); 2] = [
+const SCENARIO_EXAMPLES: [(&str, &str, &str); 3] = [
     ("config", "acqrel-config", "reload_latency"),
     ("ratelimit_redis", "acqrel-ratelimit-redis", "latency"),
+    // No criterion bench: the answer's parts are timed by the flags bench.
+    ("flagd", "acqrel-flagd", "load"),
 ];
+
+/// `options` for the criterion run: without the selected names that only a
+/// scenario example answers to (`is_bench_target` false for them), or
+/// `None` when nothing is left to run. Other names stay, so that cargo
+/// reports one that names nothing.
+fn criterion_options(options: &Options, is_bench_target: impl Fn(&str) -> bool) -> Option<Options> {
+    if options.benches.is_empty() {
+        return Some(options.clone());
+    }
+    let scenario_only = |name: &str| {
+        SCENARIO_EXAMPLES.iter().any(|(bench, _, _)| *bench == name) && !is_bench_target(name)
+    };
+    let benches: Vec<String> = options
+        .benches
+        .iter()
+        .filter(|name| !scenario_only(name))
+        .cloned()
+        .collect();
+    (!benches.is_empty()).then(|| Options {
+        benches,
+        ..options.clone()
+    })
+}
 
 /// Runs the scenario examples that go with the selected benches, appends
 /// their output to `body`, and returns how many missed their target.
@@ -382,6 +416,34 @@ mod tests {
         assert_eq!(
             parse_args(&strings(&["--bench"])).unwrap_err().to_string(),
             "`--bench` needs a value"
+        );
+    }
+
+    #[test]
+    fn scenario_only_names_skip_criterion() {
+        let select = |names: &[&str]| Options {
+            benches: strings(names),
+            ..Options::default()
+        };
+        let targets = |name: &str| name != "flagd";
+        assert_eq!(
+            criterion_options(&Options::default(), targets),
+            Some(Options::default())
+        );
+        assert_eq!(criterion_options(&select(&["flagd"]), targets), None);
+        assert_eq!(
+            criterion_options(&select(&["flagd", "config"]), targets),
+            Some(select(&["config"]))
+        );
+        // A name no scenario example has goes to cargo, which reports it.
+        assert_eq!(
+            criterion_options(&select(&["nosuch"]), |_| false),
+            Some(select(&["nosuch"]))
+        );
+        // A scenario's name that is also a criterion target stays.
+        assert_eq!(
+            criterion_options(&select(&["flagd"]), |_| true),
+            Some(select(&["flagd"]))
         );
     }
 

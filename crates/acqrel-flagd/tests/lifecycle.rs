@@ -355,8 +355,9 @@ fn sigterm_finishes_the_in_flight_request_ends_the_streams_and_exits_0() {
         refuses_connections(daemon.management),
         "the management port still accepts"
     );
-    // The stream ends (the keep-alive is a minute away: nothing else
-    // could end it within the read timeout).
+    // The stream ends (the keep-alive is a minute away). Were streams not
+    // ended, only the grace period's abort would end this one, and that
+    // would abort the request below too (its read would fail).
     assert_eq!(stream.next(), None, "the change stream did not end");
     // The drain waits for the request.
     assert!(

@@ -41,7 +41,8 @@ use serde_json::{Map, Value as Json};
 /// let path = dir.join("flags.json");
 /// std::fs::write(&path, r#"{"flags": {"f": {"state": "ON", "variants": {"on": true}}}}"#)?;
 /// let store = std::sync::Arc::new(acqrel_flags::FlagStore::new());
-/// let err = acqrel_flagd::Sources::start(&[path], store, Duration::from_millis(50)).unwrap_err();
+/// let err: LoadFailure = acqrel_flagd::Sources::start(&[path.clone()], store, Duration::from_millis(50)).unwrap_err();
+/// assert_eq!(err.path, path);
 /// assert!(err.to_string().contains("$.flags.f.state"), "{err}");
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), std::io::Error>(())

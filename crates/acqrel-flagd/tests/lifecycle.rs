@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use common::{
@@ -134,18 +134,23 @@ fn a_missing_flag_file_exits_1_naming_the_file() {
 
 // ===== readiness =====
 
-/// The flag file is a FIFO: the loader's `open` blocks until this test
-/// opens it for writing, so "still loading" lasts exactly as long as the
-/// test wants, with no hook in the binary.
-#[test]
-fn readyz_is_503_while_the_flags_load_and_200_once_they_have() {
-    let dir = TempDir::new("fifo");
+/// A FIFO at `dir/flags.json`: a flag file whose loader's `open` blocks
+/// until the test opens it for writing, so "still loading" lasts exactly
+/// as long as the test wants, with no hook in the binary.
+fn fifo(dir: &TempDir) -> PathBuf {
     let fifo = dir.path("flags.json");
     let made = Command::new("mkfifo")
         .arg(&fifo)
         .status()
         .expect("run mkfifo");
     assert!(made.success(), "mkfifo failed");
+    fifo
+}
+
+#[test]
+fn readyz_is_503_while_the_flags_load_and_200_once_they_have() {
+    let dir = TempDir::new("fifo");
+    let fifo = fifo(&dir);
     let mut daemon = Daemon::start(&[&fifo], &[]);
 
     assert_eq!(daemon.manage("/healthz").status, 200, "alive while loading");
@@ -183,6 +188,21 @@ fn readyz_is_503_while_the_flags_load_and_200_once_they_have() {
     let answer = daemon.post("/ofrep/v1/evaluate/flags/dark-mode", r#"{"context": {}}"#);
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(answer.json()["value"], true);
+}
+
+/// Regression: SIGTERM while the first load was stuck reading a flag file
+/// (a hung mount; here a FIFO no one writes) left the process running
+/// after it logged "stopped": dropping the runtime waited for the blocked
+/// loader thread, and the signal handlers were gone with the runtime.
+#[test]
+fn sigterm_while_a_flag_file_is_still_loading_exits_0() {
+    let dir = TempDir::new("fifo-term");
+    let fifo = fifo(&dir);
+    let mut daemon = Daemon::start(&[&fifo], &[]);
+    assert_eq!(daemon.manage("/readyz").status, 503, "still loading");
+    daemon.signal("TERM");
+    let status = daemon.wait();
+    assert_eq!(status.code(), Some(0), "{status}");
 }
 
 // ===== metrics =====

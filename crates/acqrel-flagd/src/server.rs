@@ -297,7 +297,9 @@ impl Running {
 
     /// Stops accepting, lets every connection finish its request within
     /// `--shutdown-grace`, ends the change streams, and aborts what is
-    /// left after the grace period.
+    /// left after the grace period. The flag files' watches are stopped
+    /// on a blocking thread it does not wait for (a reload stuck reading
+    /// a file cannot hold it up).
     ///
     /// # Cancel safety
     ///
@@ -320,6 +322,12 @@ impl Running {
         }
         // Dropping the last handle to the group aborts what runs in it.
         drop(self.connections);
+        // The state holds the flag files' watches, whose threads are
+        // joined when it is dropped: a reload stuck reading a file (a hung
+        // mount, a FIFO no one writes) must not hold the shutdown up. It
+        // is dropped on a blocking thread, not waited for.
+        let state = self.state;
+        drop(tokio::task::spawn_blocking(move || drop(state)));
         ShutdownReport { drained, aborted }
     }
 }

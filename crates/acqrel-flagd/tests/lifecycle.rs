@@ -205,6 +205,53 @@ fn sigterm_while_a_flag_file_is_still_loading_exits_0() {
     assert_eq!(status.code(), Some(0), "{status}");
 }
 
+/// Whether process `pid` has `path` open (Linux's `/proc/PID/fd`).
+fn has_open(pid: u32, path: &Path) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+}
+
+/// Regression: SIGTERM while a reload was stuck reading a flag file (a
+/// hung mount; here a FIFO the test holds open for writing, so the read
+/// never ends) hung the process in its shutdown: dropping the server's
+/// state joined the watch's reloader thread, blocked in that read.
+#[test]
+fn sigterm_while_a_reload_is_stuck_reading_a_flag_file_exits_0() {
+    let dir = TempDir::new("fifo-reload-term");
+    let fifo = fifo(&dir);
+    let mut daemon = Daemon::start(&[&fifo], &[]);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut fifo = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&fifo)
+                .expect("open the FIFO");
+            fifo.write_all(ONE_FLAG.as_bytes())
+                .expect("write the flags");
+        })
+    };
+    daemon.expect_line("ready");
+    writer.join().expect("the writer");
+    // Held open read-write (which does not block on a FIFO): the next
+    // reader's open returns and its read waits for data that never comes.
+    let _held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .expect("hold the FIFO");
+    // The watch re-reads the file once after starting; once the daemon
+    // has it open again, that reload is stuck in its read.
+    let pid = daemon.child.id();
+    eventually("a reload to be reading the FIFO", || has_open(pid, &fifo));
+    daemon.signal("TERM");
+    let status = daemon.wait();
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
 // ===== metrics =====
 
 #[test]

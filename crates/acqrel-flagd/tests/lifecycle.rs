@@ -445,6 +445,18 @@ fn sigterm_finishes_the_in_flight_request_ends_the_streams_and_exits_0() {
 }
 
 #[test]
+fn sigint_drains_as_sigterm_does_and_exits_0() {
+    let flags = example_flags();
+    let mut daemon = Daemon::ready(&[&flags], &["--sse-keep-alive", "60"]);
+    let mut stream = EventStream::open(daemon.ofrep, None);
+    stream.next().expect("the opening comment");
+    daemon.signal("INT");
+    assert_eq!(stream.next(), None, "the change stream did not end");
+    let status = daemon.wait();
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+#[test]
 fn a_second_sigterm_during_the_drain_exits_at_once_with_130() {
     let flags = example_flags();
     let mut daemon = Daemon::ready(&[&flags], &["--shutdown-grace", "30"]);

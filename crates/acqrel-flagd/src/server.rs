@@ -392,7 +392,9 @@ impl Running {
 
     /// Stops accepting, lets every connection finish its request within
     /// `--shutdown-grace`, ends the change streams, and aborts what is
-    /// left after the grace period.
+    /// left after the grace period. The flag files' watches are stopped
+    /// on a blocking thread it does not wait for (a reload stuck reading
+    /// a file cannot hold it up).
     ///
     /// # Cancel safety
     ///
@@ -410,6 +412,12 @@ impl Running {
         }
         // Probes and scrapes may be mid-request: a short grace of their own.
         let _ = self.management.stop(Duration::from_millis(500)).await;
+        // The state holds the flag files' watches, whose threads are
+        // joined when it is dropped: a reload stuck reading a file (a hung
+        // mount, a FIFO no one writes) must not hold the shutdown up. It
+        // is dropped on a blocking thread, not waited for.
+        let state = self.state;
+        drop(tokio::task::spawn_blocking(move || drop(state)));
         ShutdownReport { drained, aborted }
     }
 }

@@ -62,7 +62,12 @@ fn start(options: Options) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(serve(options))
+    let code = runtime.block_on(serve(options));
+    // Without waiting for blocking threads: a first load still stuck
+    // reading a flag file (a hung mount, a FIFO no one writes) would keep
+    // the stopped server alive, deaf to signals, until it returned.
+    runtime.shutdown_background();
+    code
 }
 
 fn say(line: &str) {

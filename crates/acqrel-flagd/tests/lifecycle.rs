@@ -418,11 +418,17 @@ fn sigterm_finishes_the_in_flight_request_ends_the_streams_and_exits_0() {
     eventually("the OFREP port to stop accepting", || {
         refuses_connections(daemon.ofrep)
     });
-    // Each port's accept loop stops on its own task: the management port
-    // may close a moment after the OFREP port.
-    eventually("the management port to stop accepting", || {
-        refuses_connections(daemon.management)
-    });
+    // The management port serves through the drain: probes see it.
+    assert_eq!(
+        daemon.manage("/readyz").status,
+        503,
+        "/readyz during the drain"
+    );
+    assert_eq!(
+        daemon.manage("/healthz").status,
+        200,
+        "/healthz during the drain"
+    );
     // The stream ends (the keep-alive is a minute away). Were streams not
     // ended, only the grace period's abort would end this one, and that
     // would abort the request below too (its read would fail).

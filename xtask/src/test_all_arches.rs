@@ -504,7 +504,9 @@ mod tests {
                 "--exclude",
                 "acqrel-benches",
                 "--exclude",
-                "acqrel-ratelimit-redis"
+                "acqrel-ratelimit-redis",
+                "--exclude",
+                "acqrel-flagd",
             ])
         );
 

@@ -146,9 +146,19 @@ impl Options {
                 }
             };
             match name.as_str() {
-                "--uri" | "-f" => options.files.push(file_uri(&value()?)?),
+                // flagd's `--uri` is a list: `-f file:a.json,file:b.json`
+                // is two files, as repeating the flag is.
+                "--uri" | "-f" => {
+                    let value = value()?;
+                    let text = value
+                        .to_str()
+                        .ok_or_else(|| invalid("--uri", &lossy(&value), "not UTF-8"))?;
+                    for uri in text.split(',') {
+                        options.files.push(file_uri(&OsString::from(uri))?);
+                    }
+                }
                 "--bind" => options.bind = parse_value(&name, &value()?)?,
-                "--ofrep-port" => options.ofrep_port = parse_value(&name, &value()?)?,
+                "--ofrep-port" | "-r" => options.ofrep_port = parse_value(&name, &value()?)?,
                 "--management-port" | "-m" => {
                     options.management_port = parse_value(&name, &value()?)?;
                 }
@@ -248,9 +258,9 @@ each file when it changes. Several files merge: a flag key defined in more
 than one is taken from the last --uri that defines it (flagd's rule).
 
 Options of start (each takes its value as the next argument or after \"=\"):
-  -f, --uri file:PATH        a flag file (repeatable; only file: URIs)
+  -f, --uri file:PATH        a flag file (repeatable, or comma-separated; only file: URIs)
       --bind ADDR            the address every port binds to [127.0.0.1]
-      --ofrep-port N         OFREP over HTTP [8016]; 0 picks a free port
+  -r, --ofrep-port N         OFREP over HTTP [8016]; 0 picks a free port
   -m, --management-port N    /healthz, /readyz, /metrics [8014]
   -p, --port N               flagd's gRPC evaluation service [8013] (accepted; not served yet)
   -g, --sync-port N          flagd's gRPC sync service [8015] (accepted; not served yet)
@@ -369,6 +379,18 @@ mod tests {
         .unwrap();
         let files: Vec<_> = options.files.iter().map(|p| p.to_str().unwrap()).collect();
         assert_eq!(files, ["a.json", "/abs/b.json", "c.json"]);
+    }
+
+    #[test]
+    fn a_comma_separated_uri_is_several_files_as_in_flagd() {
+        let options = start(&["-f", "file:a.json,file:b.json", "-r", "0"]).unwrap();
+        let files: Vec<_> = options.files.iter().map(|p| p.to_str().unwrap()).collect();
+        assert_eq!(files, ["a.json", "b.json"]);
+        assert_eq!(options.ofrep_port, 0);
+        assert!(matches!(
+            start(&["-f", "file:a.json,"]),
+            Err(UsageError::InvalidValue { .. })
+        ));
     }
 
     #[test]

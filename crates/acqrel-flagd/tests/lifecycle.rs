@@ -171,14 +171,7 @@ fn readyz_is_503_while_the_flags_load_and_200_once_they_have() {
 
     // Opening for writing meets the loader's open for reading; closing
     // ends its read.
-    let writer = std::thread::spawn(move || {
-        let mut fifo = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&fifo)
-            .expect("open the FIFO");
-        fifo.write_all(ONE_FLAG.as_bytes())
-            .expect("write the flags");
-    });
+    let writer = feed(&fifo);
     daemon.expect_line("ready");
     writer.join().expect("the writer");
 
@@ -205,6 +198,20 @@ fn sigterm_while_a_flag_file_is_still_loading_exits_0() {
     assert_eq!(status.code(), Some(0), "{status}");
 }
 
+/// Writes `ONE_FLAG` into the FIFO `path` on a thread: its open for writing
+/// meets the loader's open for reading, and closing ends the loader's read.
+fn feed(path: &Path) -> std::thread::JoinHandle<()> {
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        let mut fifo = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open the FIFO");
+        fifo.write_all(ONE_FLAG.as_bytes())
+            .expect("write the flags");
+    })
+}
+
 /// Whether process `pid` has `path` open (Linux's `/proc/PID/fd`).
 fn has_open(pid: u32, path: &Path) -> bool {
     let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
@@ -223,17 +230,7 @@ fn sigterm_while_a_reload_is_stuck_reading_a_flag_file_exits_0() {
     let dir = TempDir::new("fifo-reload-term");
     let fifo = fifo(&dir);
     let mut daemon = Daemon::start(&[&fifo], &[]);
-    let writer = {
-        let fifo = fifo.clone();
-        std::thread::spawn(move || {
-            let mut fifo = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&fifo)
-                .expect("open the FIFO");
-            fifo.write_all(ONE_FLAG.as_bytes())
-                .expect("write the flags");
-        })
-    };
+    let writer = feed(&fifo);
     daemon.expect_line("ready");
     writer.join().expect("the writer");
     // Held open read-write (which does not block on a FIFO): the next

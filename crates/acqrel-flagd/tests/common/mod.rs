@@ -29,6 +29,7 @@ pub struct TempDir(pub PathBuf);
 impl TempDir {
     pub fn new(name: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
+        // Relaxed: only makes names unique; publishes nothing.
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir =
             std::env::temp_dir().join(format!("acqrel-flagd-{name}-{}-{n}", std::process::id()));

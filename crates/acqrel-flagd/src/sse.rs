@@ -61,15 +61,13 @@ impl StreamSlot {
     /// Takes a slot, if fewer than `--max-sse-streams` streams are open.
     pub(crate) fn take(state: &Arc<State>) -> Option<StreamSlot> {
         let max = state.options.max_sse_streams.get();
+        let open = &state.live.sse_open;
         // Relaxed: the count only bounds how many streams are open; it
         // publishes nothing (each stream's data is its own).
-        state
-            .live
-            .sse_open
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |open| {
-                (open < max).then_some(open + 1)
-            })
-            .ok()?;
+        open.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |open| {
+            (open < max).then_some(open + 1)
+        })
+        .ok()?;
         Some(StreamSlot {
             state: Arc::clone(state),
         })

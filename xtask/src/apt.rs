@@ -1,8 +1,81 @@
 //! Debian's package manager, for the tasks that install what they need
-//! (`test-all-arches`: qemu and cross compilers; `install-redis`, `ci` and
-//! `bench`: `redis-server`).
+//! (`test-all-arches`: qemu and cross compilers; `install-redis`,
+//! `install-protoc`, `ci` and `bench`: `redis-server` and `protoc`).
+
+use std::path::Path;
 
 use crate::cmd::{Cmd, DynError};
+
+/// A program the tests need, from a Debian package unless an environment
+/// variable names another binary.
+pub(crate) struct Tool {
+    /// For messages: `redis`, `protoc`.
+    pub(crate) name: &'static str,
+    /// The program, looked up on `PATH`.
+    pub(crate) binary: &'static str,
+    /// The Debian packages it needs: the one that has it first (named in
+    /// messages), then what it needs beside it.
+    pub(crate) packages: &'static [&'static str],
+    /// The variable naming another binary, used as it is.
+    pub(crate) env: &'static str,
+    /// For the error message: what needs it.
+    pub(crate) needed_by: &'static str,
+}
+
+impl Tool {
+    /// Succeeds when the tool runs (`--version`), installing its package
+    /// first if it does not.
+    ///
+    /// # Errors
+    ///
+    /// When it does not run and installing fails (no root, no network):
+    /// the message says how to provide it.
+    pub(crate) fn ensure_installed(&self) -> Result<(), DynError> {
+        if let Some(binary) = std::env::var_os(self.env) {
+            return version(Path::new(&binary))
+                .map(|v| println!("{}: {v}", self.name))
+                .map_err(|e| format!("{}={}: {e}", self.env, Path::new(&binary).display()).into());
+        }
+        let binary = Path::new(self.binary);
+        let complete = || missing_packages(self.packages).is_ok_and(|m| m.is_empty());
+        if let Ok(v) = version(binary)
+            && (self.packages.len() == 1 || complete())
+        {
+            println!("{}: {v}", self.name);
+            return Ok(());
+        }
+        Apt::new(self.name)
+            .install_missing(self.packages)
+            .map_err(|e| {
+                format!(
+                    "{} is missing and could not be installed ({e}); {} need it: install \
+                 Debian's `{}`, or set {} to a {} binary",
+                    self.binary,
+                    self.needed_by,
+                    self.packages.join("` and `"),
+                    self.env,
+                    self.binary
+                )
+            })?;
+        let v = version(binary)?;
+        println!("{}: installed {v}", self.name);
+        Ok(())
+    }
+}
+
+/// What `binary --version` prints.
+fn version(binary: &Path) -> Result<String, DynError> {
+    let captured = Cmd::new(binary).arg("--version").run_captured()?;
+    if !captured.status.success() {
+        return Err(format!(
+            "`{} --version` failed: {}",
+            binary.display(),
+            captured.output.trim()
+        )
+        .into());
+    }
+    Ok(captured.output.trim().to_owned())
+}
 
 /// Debian's package manager, updated at most once per run.
 pub(crate) struct Apt {

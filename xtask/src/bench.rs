@@ -91,6 +91,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
     let target_dir = cmd::target_dir();
     // The Redis limiter's benches start their own redis-server.
     crate::redis::ensure_installed()?;
+    // acqrel-flagd's load example builds with its dev-dependencies, one of
+    // which (the flagd provider) runs protoc in its build script.
+    crate::protoc::ensure_installed()?;
 
     // Whole seconds: a file system may store coarser times than the clock.
     let since = UNIX_EPOCH + Duration::from_secs(unix_secs(SystemTime::now()));

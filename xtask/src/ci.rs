@@ -24,7 +24,8 @@ Usage: cargo xtask ci [--skip STEP]... [--only STEP]...
 
 Steps:
   fmt           cargo fmt --all --check
-  clippy        cargo clippy --workspace --all-targets --all-features -- -D
+  clippy        cargo xtask install-protoc (acqrel-flagd's flagd provider
+                runs protoc in its build script), then cargo clippy --workspace --all-targets --all-features -- -D
                 warnings, then the same for each crate with optional features
                 with none of them (-p <crate>)
   test          cargo xtask install-redis (the Redis tests start real
@@ -113,6 +114,10 @@ impl Step {
         match self {
             Step::Fmt => cargo().args(["fmt", "--all", "--check"]).run()?,
             Step::Clippy => {
+                // Every step that builds acqrel-flagd's tests (clippy,
+                // test, bench-build) needs protoc for its flagd provider's
+                // build script; clippy is the first.
+                crate::protoc::ensure_installed()?;
                 let mut took = cargo()
                     .args(["clippy", "--workspace", "--all-targets", "--all-features"])
                     .args(["--", "-D", "warnings"])
@@ -127,6 +132,7 @@ impl Step {
             }
             Step::Test => {
                 crate::redis::ensure_installed()?;
+                crate::protoc::ensure_installed()?;
                 cargo()
                     .args(["test", "--workspace", "--all-features"])
                     .run()?

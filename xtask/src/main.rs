@@ -12,6 +12,7 @@ mod cmd;
 mod loom_mutants;
 mod miri;
 mod nightly;
+mod protoc;
 mod redis;
 mod test_all_arches;
 mod tsan;
@@ -40,6 +41,9 @@ Tasks:
   tsan          Run the threaded and stress tests under ThreadSanitizer (nightly)
   install-redis Make sure redis-server is installed for the Redis tests and
                 benches (installs Debian's package; ci and bench do it too)
+  install-protoc
+                Make sure protoc is installed for acqrel-flagd's tests (its
+                flagd provider needs it to build; ci and bench do it too)
   help          Print this help
 
 Run `cargo xtask <TASK> --help` for the options of a task.
@@ -76,6 +80,7 @@ fn run() -> Result<(), DynError> {
         "miri" => miri::run(rest),
         "tsan" => tsan::run(rest),
         "install-redis" => redis::run(rest),
+        "install-protoc" => protoc::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -7,10 +7,8 @@
 //! persistence); this only provides the binary. `ACQREL_REDIS_SERVER`
 //! names another binary, which is then used as it is.
 
-use std::path::Path;
-
-use crate::apt::Apt;
-use crate::cmd::{Cmd, DynError};
+use crate::apt::Tool;
+use crate::cmd::DynError;
 
 /// Usage of `cargo xtask install-redis`.
 const HELP: &str = "\
@@ -49,42 +47,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
 /// When there is none and installing fails (no root, no network): the
 /// message says how to provide one.
 pub(crate) fn ensure_installed() -> Result<(), DynError> {
-    if let Some(binary) = std::env::var_os("ACQREL_REDIS_SERVER") {
-        return version(Path::new(&binary))
-            .map(|v| println!("redis: {v}"))
-            .map_err(|e| {
-                format!("ACQREL_REDIS_SERVER={}: {e}", Path::new(&binary).display()).into()
-            });
+    Tool {
+        name: "redis",
+        binary: "redis-server",
+        packages: &[PACKAGE],
+        env: "ACQREL_REDIS_SERVER",
+        needed_by: "the Redis tests",
     }
-    let binary = Path::new("redis-server");
-    if let Ok(v) = version(binary) {
-        println!("redis: {v}");
-        return Ok(());
-    }
-    Apt::new("install-redis")
-        .install_missing(&[PACKAGE])
-        .map_err(|e| {
-            format!(
-                "redis-server is missing and could not be installed ({e}); the Redis tests \
-             need it: install Debian's `{PACKAGE}` package, or set ACQREL_REDIS_SERVER \
-             to a redis-server binary"
-            )
-        })?;
-    let v = version(binary)?;
-    println!("redis: installed {v}");
-    Ok(())
-}
-
-/// What `binary --version` prints.
-fn version(binary: &Path) -> Result<String, DynError> {
-    let captured = Cmd::new(binary).arg("--version").run_captured()?;
-    if !captured.status.success() {
-        return Err(format!(
-            "`{} --version` failed: {}",
-            binary.display(),
-            captured.output.trim()
-        )
-        .into());
-    }
-    Ok(captured.output.trim().to_owned())
+    .ensure_installed()
 }

@@ -187,6 +187,7 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
         return Err("`start` did not parse as a start command".into());
     };
     (options.ofrep_port, options.management_port) = (0, 0);
+    (options.port, options.sync_port) = (0, 0);
     let server = Server::bind(options).await?;
     let ofrep = server.ofrep_addr();
     let running = server.serve();

@@ -254,6 +254,10 @@ impl Server {
                 "0",
                 "--management-port",
                 "0",
+                "--port",
+                "0",
+                "--sync-port",
+                "0",
                 "--debounce-ms",
                 "20",
             ])

@@ -33,11 +33,11 @@ pub struct Options {
     pub ofrep_port: u16,
     /// `/healthz`, `/readyz` and `/metrics` (`--management-port`, 8014).
     pub management_port: u16,
-    /// flagd's gRPC evaluation service (`--port`, 8013): accepted, not
-    /// served yet.
+    /// flagd's gRPC evaluation service, `flagd.evaluation.v1.Service`
+    /// (`--port`, 8013); 0 picks a free port.
     pub port: u16,
-    /// flagd's gRPC sync service (`--sync-port`, 8015): accepted, not
-    /// served yet.
+    /// flagd's gRPC sync service, `flagd.sync.v1.FlagSyncService`
+    /// (`--sync-port`, 8015); 0 picks a free port.
     pub sync_port: u16,
     /// Requests per second allowed to each client address on the OFREP
     /// port (`--rate-limit N/s`); `None`: no limit.
@@ -253,27 +253,30 @@ Usage:
   acqrel-flagd --help
   acqrel-flagd --version
 
-Serves the flags of the flagd flag files PATH over OFREP (HTTP), reloading
-each file when it changes. Several files merge: a flag key defined in more
-than one is taken from the last --uri that defines it (flagd's rule).
+Serves the flags of the flagd flag files PATH over OFREP (HTTP) and flagd's
+gRPC evaluation and sync services, reloading each file when it changes.
+Several files merge: a flag key defined in more than one is taken from the
+last --uri that defines it (flagd's rule).
 
 Options of start (each takes its value as the next argument or after \"=\"):
   -f, --uri file:PATH        a flag file (repeatable, or comma-separated; only file: URIs)
       --bind ADDR            the address every port binds to [127.0.0.1]
   -r, --ofrep-port N         OFREP over HTTP [8016]; 0 picks a free port
   -m, --management-port N    /healthz, /readyz, /metrics [8014]
-  -p, --port N               flagd's gRPC evaluation service [8013] (accepted; not served yet)
-  -g, --sync-port N          flagd's gRPC sync service [8015] (accepted; not served yet)
-      --rate-limit N/s       requests per second per client address on the OFREP port
+  -p, --port N               flagd's gRPC evaluation service [8013]
+  -g, --sync-port N          flagd's gRPC sync service [8015]
+      --rate-limit N/s       requests per second per client address (OFREP and gRPC)
       --shutdown-grace SECS  time in-flight requests get after SIGTERM/SIGINT [5]
-      --sse-keep-alive SECS  keep-alive comment interval on change streams [15]
-      --max-sse-streams N    change streams open at once; more get 503 [10000]
+      --sse-keep-alive SECS  keep-alive interval on change streams (SSE, EventStream) [15]
+      --max-sse-streams N    change streams open at once, of each kind (SSE, EventStream,
+                             SyncFlags); more get 503 or RESOURCE_EXHAUSTED [10000]
       --max-connections N    connections open at once per port [16384]
       --max-body BYTES       largest request body; larger get 413 [1048576]
       --debounce-ms MS       quiet time after a file change before reloading [100]
 
 On start, the bound addresses are printed to standard output, one line each
-(\"ofrep listening on ADDR\", \"management listening on ADDR\"), then
+(\"ofrep listening on ADDR\", \"evaluation listening on ADDR\", \"sync
+listening on ADDR\", \"management listening on ADDR\"), then
 \"ready\" once every flag file loaded. Logs go to standard error; RUST_LOG
 sets their level (for example RUST_LOG=info,acqrel_flagd=debug).
 

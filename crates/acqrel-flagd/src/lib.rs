@@ -44,7 +44,7 @@
 //! use acqrel_flagd::{Command, Options, Server};
 //!
 //! let uri = format!("file:{}", path.display());
-//! let Command::Start(options) = Options::parse(["start", "--uri", &uri, "--ofrep-port", "0", "--management-port", "0"])? else {
+//! let Command::Start(options) = Options::parse(["start", "--uri", &uri, "--ofrep-port", "0", "--management-port", "0", "-p", "0", "-g", "0"])? else {
 //!     unreachable!()
 //! };
 //! let server = Server::bind(options).await?;
@@ -61,6 +61,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod cli;
+mod grpc;
 mod metrics;
 mod ofrep;
 mod server;
@@ -69,5 +70,6 @@ mod sse;
 mod state;
 
 pub use crate::cli::{Command, Options, USAGE, UsageError};
+pub use crate::grpc::proto;
 pub use crate::server::{BindError, MANAGEMENT_CONNECTIONS, Running, Server, ShutdownReport};
 pub use crate::sources::{LoadFailure, Sources};

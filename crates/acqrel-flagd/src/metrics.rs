@@ -27,12 +27,14 @@ use crate::state::Live;
 
 type EvaluationLabels = [(&'static str, String); 2];
 type RequestLabels = [(&'static str, &'static str); 2];
+type GrpcLabels = [(&'static str, &'static str); 2];
 
 /// The server's metrics.
 pub(crate) struct Metrics {
     registry: Registry,
     evaluations: Family<EvaluationLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
+    grpc: Family<GrpcLabels, Counter>,
 }
 
 impl Metrics {
@@ -50,11 +52,18 @@ impl Metrics {
             "HTTP requests answered, by route and status code",
             requests.clone(),
         );
+        let grpc = Family::<GrpcLabels, Counter>::default();
+        registry.register(
+            "grpc_requests",
+            "gRPC calls answered (a stream counts once, when it opens), by method and status code",
+            grpc.clone(),
+        );
         registry.register_collector(Box::new(LiveCollector { live }));
         Metrics {
             registry,
             evaluations,
             requests,
+            grpc,
         }
     }
 
@@ -71,6 +80,15 @@ impl Metrics {
     pub(crate) fn answered(&self, route: &'static str, status: u16) {
         self.requests
             .get_or_create(&[("route", route), ("status", status_label(status))])
+            .inc();
+    }
+
+    /// Counts one answered gRPC call (`None`: `OK`). `method` is one of
+    /// the services' fixed method names.
+    pub(crate) fn grpc(&self, method: &'static str, code: Option<tonic::Code>) {
+        let code = code.map_or("OK", code_label);
+        self.grpc
+            .get_or_create(&[("method", method), ("code", code)])
             .inc();
     }
 
@@ -109,6 +127,30 @@ fn status_label(status: u16) -> &'static str {
     }
 }
 
+/// A gRPC status code as a label value (gRPC's own names).
+fn code_label(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
 /// Reads, at each scrape, what the server's live state already holds.
 struct LiveCollector {
     live: Arc<Live>,
@@ -142,6 +184,22 @@ impl Collector for LiveCollector {
             // Relaxed: a statistic; the count publishes nothing.
             live.sse_open.load(Ordering::Relaxed) as u64,
         )?;
+        {
+            let mut family = encoder.encode_descriptor(
+                "grpc_streams",
+                "gRPC streams open, by method (EventStream, SyncFlags)",
+                None,
+                ConstGauge::new(0_i64).metric_type(),
+            )?;
+            for (method, open) in [
+                ("EventStream", &live.grpc_open[0]),
+                ("SyncFlags", &live.grpc_open[1]),
+            ] {
+                // Relaxed: a statistic; the count publishes nothing.
+                let open = i64::try_from(open.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
+                ConstGauge::new(open).encode(family.encode_family(&[("method", method)])?)?;
+            }
+        }
         gauge(
             &mut encoder,
             "ready",

@@ -1,22 +1,25 @@
-//! The HTTP side: two listeners (OFREP and management), a task per
-//! connection in an acqrel-pool [`TaskGroup`], routing, body limits, rate
-//! limiting, and the drain on shutdown.
+//! The network side: four listeners (OFREP, flagd's gRPC evaluation and
+//! sync services, management), a task per connection in an acqrel-pool
+//! [`TaskGroup`], routing, body limits, rate limiting, and the drain on
+//! shutdown.
 //!
 //! # Shutdown
 //!
-//! [`Running::shutdown`] cancels the server's [`Shutdown`]: the OFREP
-//! accept loop stops (its listener closes), every OFREP connection
-//! finishes the request it is serving and closes (hyper's graceful
-//! shutdown; idle keep-alive connections close at once), change streams
-//! end, which lets their connections close too, and `/readyz` answers 503.
-//! It then waits up to the grace period for the OFREP connections; those
-//! still running after it are aborted (their futures dropped, the sockets
-//! closed). Only then does the management port stop, so probes and
-//! scrapes see the drain.
+//! [`Running::shutdown`] cancels the server's [`Shutdown`]: the OFREP and
+//! gRPC accept loops stop (their listeners close), every connection
+//! finishes the requests it is serving and closes (hyper's graceful
+//! shutdown: HTTP/2 connections get a GOAWAY; idle keep-alive connections
+//! close at once), change streams end (the SSE ones with the end of their
+//! body, the gRPC ones with status `UNAVAILABLE`, which flagd's providers
+//! answer by reconnecting), which lets their connections close too, and
+//! `/readyz` answers 503. It then waits up to the grace period for those
+//! connections; those still running after it are aborted (their futures
+//! dropped, the sockets closed). Only then does the management port stop,
+//! so probes and scrapes see the drain.
 //!
-//! Each port has its own connection limit: OFREP `--max-connections`,
-//! management [`MANAGEMENT_CONNECTIONS`], so clients of the one can never
-//! starve the other.
+//! Each port has its own connection limit: OFREP and each gRPC port
+//! `--max-connections`, management [`MANAGEMENT_CONNECTIONS`], so clients
+//! of the one can never starve another.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -42,10 +45,12 @@ use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::cli::Options;
+use crate::grpc;
 use crate::metrics::Metrics;
 use crate::ofrep::{self, Answer};
 use crate::sources::{LoadFailure, Sources};
@@ -67,6 +72,7 @@ pub const MANAGEMENT_CONNECTIONS: usize = 64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Port {
     Ofrep,
+    Grpc(grpc::Service),
     Management,
 }
 
@@ -79,6 +85,7 @@ enum Port {
 /// let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
 /// let mut options = acqrel_flagd::Options::new(vec!["flags.json".into()]);
 /// options.ofrep_port = taken.local_addr().unwrap().port();
+/// (options.port, options.sync_port, options.management_port) = (0, 0, 0);
 /// let err = acqrel_flagd::Server::bind(options).await.unwrap_err();
 /// assert!(err.to_string().contains("OFREP"), "{err}");
 /// # });
@@ -86,7 +93,8 @@ enum Port {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen for {what} on {addr}: {source}")]
 pub struct BindError {
-    /// Which port: `OFREP` or `management`.
+    /// Which port: `OFREP`, `gRPC evaluation`, `gRPC sync` or
+    /// `management`.
     pub what: &'static str,
     /// The address.
     pub addr: SocketAddr,
@@ -107,6 +115,7 @@ pub struct BindError {
 /// # std::fs::write(&path, r#"{"flags": {"f": {"state": "ENABLED", "variants": {"on": true}, "defaultVariant": "on"}}}"#).unwrap();
 /// let mut options = acqrel_flagd::Options::new(vec![path]);
 /// (options.ofrep_port, options.management_port) = (0, 0);
+/// (options.port, options.sync_port) = (0, 0);
 /// let server = acqrel_flagd::Server::bind(options).await?;
 /// let ofrep = server.ofrep_addr();
 /// let running = server.serve();
@@ -122,11 +131,14 @@ pub struct BindError {
 pub struct Server {
     state: Arc<State>,
     ofrep: TcpListener,
+    evaluation: TcpListener,
+    sync: TcpListener,
     management: TcpListener,
 }
 
 impl Server {
-    /// Binds the OFREP and management ports of `options` (port 0 picks a
+    /// Binds the OFREP, gRPC evaluation (`--port`), gRPC sync
+    /// (`--sync-port`) and management ports of `options` (port 0 picks a
     /// free one; see [`ofrep_addr`](Self::ofrep_addr)).
     ///
     /// # Errors
@@ -144,6 +156,8 @@ impl Server {
                 .map_err(|source| BindError { what, addr, source })
         };
         let ofrep = bind("OFREP", options.ofrep_port).await?;
+        let evaluation = bind("gRPC evaluation", options.port).await?;
+        let sync = bind("gRPC sync", options.sync_port).await?;
         let management = bind("management", options.management_port).await?;
         // Port 0 picks a free port: from here on the options name the
         // ports bound (the bulk answer's event-stream URL falls back on
@@ -155,11 +169,18 @@ impl Server {
         if let Ok(addr) = management.local_addr() {
             options.management_port = addr.port();
         }
+        if let Ok(addr) = evaluation.local_addr() {
+            options.port = addr.port();
+        }
+        if let Ok(addr) = sync.local_addr() {
+            options.sync_port = addr.port();
+        }
         let live = Arc::new(Live {
             store: Arc::new(FlagStore::new()),
             sources: std::sync::OnceLock::new(),
             ready: Latch::new(),
             sse_open: AtomicUsize::new(0),
+            grpc_open: [AtomicUsize::new(0), AtomicUsize::new(0)],
         });
         let limiter = options
             .rate_limit
@@ -175,6 +196,8 @@ impl Server {
         Ok(Server {
             state,
             ofrep,
+            evaluation,
+            sync,
             management,
         })
     }
@@ -190,6 +213,28 @@ impl Server {
         })
     }
 
+    /// The address flagd's gRPC evaluation service is bound to (`--port`).
+    ///
+    /// # Examples
+    ///
+    /// See [`Server`].
+    pub fn evaluation_addr(&self) -> SocketAddr {
+        self.evaluation
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::new(self.state.options.bind, self.state.options.port))
+    }
+
+    /// The address flagd's gRPC sync service is bound to (`--sync-port`).
+    ///
+    /// # Examples
+    ///
+    /// See [`Server`].
+    pub fn sync_addr(&self) -> SocketAddr {
+        self.sync.local_addr().unwrap_or_else(|_| {
+            SocketAddr::new(self.state.options.bind, self.state.options.sync_port)
+        })
+    }
+
     /// The address the management port is bound to.
     ///
     /// # Examples
@@ -201,9 +246,10 @@ impl Server {
         })
     }
 
-    /// Starts accepting on both ports, on the current tokio runtime. Until
-    /// [`Running::load`] succeeds, `/readyz` answers 503 and the OFREP
-    /// endpoints 503 with `Retry-After`.
+    /// Starts accepting on every port, on the current tokio runtime. Until
+    /// [`Running::load`] succeeds, `/readyz` answers 503, the OFREP
+    /// endpoints 503 with `Retry-After`, and the gRPC methods
+    /// `UNAVAILABLE`.
     ///
     /// # Panics
     ///
@@ -217,6 +263,18 @@ impl Server {
             NonZeroUsize::new(MANAGEMENT_CONNECTIONS).unwrap_or(NonZeroUsize::MIN);
         let ofrep_limit = self.state.options.max_connections;
         let ofrep = Listening::start(self.ofrep, Port::Ofrep, &self.state, ofrep_limit);
+        let evaluation = Listening::start(
+            self.evaluation,
+            Port::Grpc(grpc::Service::Evaluation),
+            &self.state,
+            ofrep_limit,
+        );
+        let sync = Listening::start(
+            self.sync,
+            Port::Grpc(grpc::Service::Sync),
+            &self.state,
+            ofrep_limit,
+        );
         let management = Listening::start(
             self.management,
             Port::Management,
@@ -226,6 +284,8 @@ impl Server {
         Running {
             state: self.state,
             ofrep,
+            evaluation,
+            sync,
             management,
         }
     }
@@ -235,6 +295,8 @@ impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("ofrep", &self.ofrep_addr())
+            .field("evaluation", &self.evaluation_addr())
+            .field("sync", &self.sync_addr())
             .field("management", &self.management_addr())
             .finish()
     }
@@ -248,6 +310,8 @@ impl fmt::Debug for Server {
 pub struct Running {
     state: Arc<State>,
     ofrep: Listening,
+    evaluation: Listening,
+    sync: Listening,
     management: Listening,
 }
 
@@ -266,10 +330,10 @@ impl Listening {
         state: &Arc<State>,
         limit: NonZeroUsize,
     ) -> Listening {
-        // The OFREP port stops with the server's signal; the management
-        // port with its own, after the drain.
+        // The OFREP and gRPC ports stop with the server's signal; the
+        // management port with its own, after the drain.
         let stop = match port {
-            Port::Ofrep => state.stop.clone(),
+            Port::Ofrep | Port::Grpc(_) => state.stop.clone(),
             Port::Management => Shutdown::new(),
         };
         let connections = Arc::new(TaskGroup::new().limit(limit));
@@ -319,10 +383,11 @@ impl Listening {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
-    /// Whether every OFREP connection finished within the grace period.
+    /// Whether every OFREP and gRPC connection finished within the grace
+    /// period.
     pub drained: bool,
-    /// OFREP connections still running when the grace period ended,
-    /// aborted.
+    /// OFREP and gRPC connections still running when the grace period
+    /// ended, aborted.
     pub aborted: usize,
 }
 
@@ -390,7 +455,7 @@ impl Running {
         &self.state.stop
     }
 
-    /// Stops accepting, lets every connection finish its request within
+    /// Stops accepting, lets every connection finish its requests within
     /// `--shutdown-grace`, ends the change streams, and aborts what is
     /// left after the grace period. The flag files' watches are stopped
     /// on a blocking thread it does not wait for (a reload stuck reading
@@ -406,7 +471,15 @@ impl Running {
     /// See [`Server`].
     pub async fn shutdown(self) -> ShutdownReport {
         let grace = self.state.options.shutdown_grace;
-        let (drained, aborted) = self.ofrep.stop(grace).await;
+        // One signal stops all three; their drains run side by side, so
+        // the grace period is one period, not three.
+        let ((ofrep_drained, ofrep_left), (eval_drained, eval_left), (sync_drained, sync_left)) = tokio::join!(
+            self.ofrep.stop(grace),
+            self.evaluation.stop(grace),
+            self.sync.stop(grace)
+        );
+        let drained = ofrep_drained && eval_drained && sync_drained;
+        let aborted = ofrep_left + eval_left + sync_left;
         if !drained {
             tracing::warn!(aborted, "grace period over: aborted the connections left");
         }
@@ -484,6 +557,9 @@ async fn connection(
     state: Arc<State>,
     stop: Shutdown,
 ) -> Result<(), io::Error> {
+    if let Port::Grpc(service) = port {
+        return grpc_connection(stream, peer, service, state, stop).await;
+    }
     let service_state = Arc::clone(&state);
     let service = service_fn(move |request| {
         let state = Arc::clone(&service_state);
@@ -507,6 +583,66 @@ async fn connection(
     };
     if let Err(error) = result {
         tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+    Ok(())
+}
+
+/// One connection of a gRPC port: HTTP/2 (with prior knowledge, as gRPC
+/// clients speak it) or HTTP/1.1, through hyper-util's `auto` builder.
+async fn grpc_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    service: grpc::Service,
+    state: Arc<State>,
+    stop: Shutdown,
+) -> Result<(), io::Error> {
+    let service_state = Arc::clone(&state);
+    let service = service_fn(move |request: Request<Incoming>| {
+        let state = Arc::clone(&service_state);
+        async move {
+            if let Some(limit) = &state.limiter
+                && let Err(refused) = limit.check(&client_key(peer.ip()))
+            {
+                let wait = refused
+                    .not_until()
+                    .map_or(Duration::from_secs(1), |n| n.wait_time());
+                state
+                    .metrics
+                    .grpc("rate-limited", Some(tonic::Code::ResourceExhausted));
+                let status = tonic::Status::resource_exhausted(format!(
+                    "rate limit exceeded; retry in {} ms",
+                    wait.as_millis().max(1)
+                ));
+                return Ok::<_, Infallible>(status.into_http());
+            }
+            Ok::<_, Infallible>(grpc::handle(&state, service, request).await)
+        }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        // Pings from the server find dead peers of idle streams (a
+        // provider's EventStream can be quiet for hours).
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let mut serving = pin!(builder.serve_connection(TokioIo::new(stream), service));
+    // Biased to the connection, as for OFREP: requests already received
+    // are answered before the graceful shutdown (a GOAWAY on HTTP/2).
+    let result = tokio::select! {
+        biased;
+        result = serving.as_mut() => result,
+        () = stop.cancelled() => {
+            serving.as_mut().graceful_shutdown();
+            serving.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%peer, %error, "gRPC connection ended with an error");
     }
     Ok(())
 }
@@ -547,6 +683,8 @@ async fn handle(
     let (route, response) = match port {
         Port::Ofrep => ofrep_route(state, peer, request).await,
         Port::Management => management_route(state, &request),
+        // Served by `grpc_connection`, never through here.
+        Port::Grpc(_) => ("other", text(404, "not found\n")),
     };
     state.metrics.answered(route, response.status().as_u16());
     response

@@ -27,6 +27,9 @@ pub(crate) struct Live {
     pub(crate) ready: Latch,
     /// Change streams open now (bounded by `--max-sse-streams`).
     pub(crate) sse_open: AtomicUsize,
+    /// gRPC streams open now, `EventStream` and `SyncFlags` (each
+    /// bounded by `--max-sse-streams`).
+    pub(crate) grpc_open: [AtomicUsize; 2],
 }
 
 /// The server's shared state.

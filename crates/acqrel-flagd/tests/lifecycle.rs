@@ -38,6 +38,10 @@ fn start_on(path: &Path) -> Output {
         "0",
         "--management-port",
         "0",
+        "--port",
+        "0",
+        "--sync-port",
+        "0",
     ])
 }
 

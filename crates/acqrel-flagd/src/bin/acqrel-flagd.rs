@@ -87,7 +87,6 @@ async fn serve(options: Options) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (port, sync_port) = (options.port, options.sync_port);
     let server = match Server::bind(options).await {
         Ok(server) => server,
         Err(error) => {
@@ -97,14 +96,14 @@ async fn serve(options: Options) -> ExitCode {
     };
     say(&format!("ofrep listening on {}", server.ofrep_addr()));
     say(&format!(
+        "evaluation listening on {}",
+        server.evaluation_addr()
+    ));
+    say(&format!("sync listening on {}", server.sync_addr()));
+    say(&format!(
         "management listening on {}",
         server.management_addr()
     ));
-    tracing::info!(
-        port,
-        sync_port,
-        "the gRPC evaluation and sync ports are not served yet"
-    );
     let running = server.serve();
     tokio::select! {
         loaded = running.load() => match loaded {

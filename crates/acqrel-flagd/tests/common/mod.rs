@@ -63,6 +63,10 @@ impl Drop for TempDir {
 pub struct Daemon {
     pub child: Child,
     pub ofrep: SocketAddr,
+    /// flagd's gRPC evaluation service (`--port`).
+    pub evaluation: SocketAddr,
+    /// flagd's gRPC sync service (`--sync-port`).
+    pub sync: SocketAddr,
     pub management: SocketAddr,
     stdout: BufReader<ChildStdout>,
 }
@@ -81,6 +85,10 @@ impl Daemon {
             "0",
             "--management-port",
             "0",
+            "--port",
+            "0",
+            "--sync-port",
+            "0",
             "--debounce-ms",
             "20",
         ]);
@@ -93,10 +101,14 @@ impl Daemon {
         let mut child = command.spawn().expect("start acqrel-flagd");
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         let ofrep = listening(&mut stdout, "ofrep listening on ");
+        let evaluation = listening(&mut stdout, "evaluation listening on ");
+        let sync = listening(&mut stdout, "sync listening on ");
         let management = listening(&mut stdout, "management listening on ");
         Daemon {
             child,
             ofrep,
+            evaluation,
+            sync,
             management,
             stdout,
         }

@@ -333,10 +333,7 @@ impl EventStream {
                 (Some(a), Some(b)) if a != b => "update",
                 _ => continue,
             };
-            changes.insert(
-                key.to_owned(),
-                json!({ "type": kind, "source": "acqrel-flagd" }),
-            );
+            changes.insert(key.to_owned(), json!({ "type": kind }));
         }
         changes
     }
@@ -359,7 +356,8 @@ impl Stream for EventStream {
         }
         if !this.ready_sent {
             this.ready_sent = true;
-            return Poll::Ready(Some(Ok(message("provider_ready", None))));
+            // An empty `data`, as flagd sends it.
+            return Poll::Ready(Some(Ok(message("provider_ready", Some(Map::new())))));
         }
         if this.stopped.as_mut().poll(cx).is_ready() {
             this.done = true;

@@ -600,12 +600,7 @@ async fn grpc_connection(
     let service = service_fn(move |request: Request<Incoming>| {
         let state = Arc::clone(&service_state);
         async move {
-            if let Some(limit) = &state.limiter
-                && let Err(refused) = limit.check(&client_key(peer.ip()))
-            {
-                let wait = refused
-                    .not_until()
-                    .map_or(Duration::from_secs(1), |n| n.wait_time());
+            if let Some(wait) = refused_for(&state, peer) {
                 state
                     .metrics
                     .grpc("rate-limited", Some(tonic::Code::ResourceExhausted));
@@ -776,17 +771,25 @@ fn management_route(state: &State, request: &Request<Incoming>) -> (&'static str
 /// 429 with `Retry-After` (whole seconds, rounded up) if `--rate-limit`
 /// refuses `peer` now.
 fn rate_limited(state: &State, peer: SocketAddr) -> Option<Response<Body>> {
-    let limiter = state.limiter.as_ref()?;
-    let refused = limiter.check(&client_key(peer.ip())).err()?;
-    let wait = refused
-        .not_until()
-        .map_or(Duration::from_secs(1), |n| n.wait_time());
+    let wait = refused_for(state, peer)?;
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let mut response = answer(ofrep::general(429, "rate limit exceeded"));
     if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     Some(response)
+}
+
+/// How long `peer` must wait if `--rate-limit` refuses it now (every
+/// port's requests draw on the same per-client bucket).
+fn refused_for(state: &State, peer: SocketAddr) -> Option<Duration> {
+    let limiter = state.limiter.as_ref()?;
+    let refused = limiter.check(&client_key(peer.ip())).err()?;
+    Some(
+        refused
+            .not_until()
+            .map_or(Duration::from_secs(1), |n| n.wait_time()),
+    )
 }
 
 /// The rate limiter's key for a client address: IPv4 as it is (an

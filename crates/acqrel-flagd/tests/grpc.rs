@@ -258,7 +258,7 @@ fn proto_string(text: &str) -> prost_types::Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "new-checkout (fractional) differs between the in-process provider and the server; not yet diagnosed"]
+#[ignore = "new-checkout (fractional): open-feature-flagd 0.3 in-process buckets with the pre-v2 rule, the server with flagd's v2 rule (issue 21 note)"]
 async fn in_process_provider_evaluates_like_the_server() {
     let daemon = Daemon::ready(&[&example_flags()], &[]);
     let local = client(daemon.sync.port(), ResolverType::InProcess, "in-process").await;

@@ -18,6 +18,7 @@ use acqrel_flagd::proto::evaluation::v1::service_client::ServiceClient;
 use acqrel_flagd::proto::evaluation::v1::{
     EventStreamRequest, EventStreamResponse, ResolveBooleanRequest, ResolveStringRequest,
 };
+use acqrel_flags::ops::murmur3_x86_32;
 use common::{Daemon, PATIENCE, TempDir, example_flags};
 use open_feature::{
     Client, EvaluationContext, EvaluationErrorCode, EvaluationReason, OpenFeature, StructValue,
@@ -257,8 +258,41 @@ fn proto_string(text: &str) -> prost_types::Value {
     }
 }
 
+/// `new-checkout`'s 20/80 split for `targeting_key` under both bucketing
+/// inputs, as `(flagd, provider)`: whether each puts the key in `on`.
+///
+/// Both take the bucket as `(murmur3(input) × 100) >> 32`, but of different
+/// inputs. flagd's rule, which acqrel-flags implements, hashes the flag key
+/// and the targeting key as one string. `open-feature-flagd` 0.3's
+/// in-process evaluator (its `flagd-evaluation-engine` 0.1) hashes the
+/// CBOR encoding of the array `[flagKey, targetingKey]`. The two agree for
+/// about two keys in three; for the rest the provider and the server must
+/// disagree, each by its own rule.
+fn new_checkout_on(targeting_key: &str) -> (bool, bool) {
+    fn on(input: &[u8]) -> bool {
+        (u64::from(murmur3_x86_32(input, 0)) * 100) >> 32 < 20
+    }
+    // CBOR: an array of two (0x82), then each text string as 0x60 | length
+    // (every string here is shorter than 24 bytes) and its bytes.
+    let mut cbor = vec![0x82];
+    for text in ["new-checkout", targeting_key] {
+        assert!(text.len() < 24, "{text} needs a longer CBOR header");
+        cbor.push(0x60 | text.len() as u8);
+        cbor.extend_from_slice(text.as_bytes());
+    }
+    (
+        on(format!("new-checkout{targeting_key}").as_bytes()),
+        on(&cbor),
+    )
+}
+
+/// 300 random contexts against the shipped example's targeted flags
+/// (`support-channel`, `staff-tools`) and its fractional one
+/// (`new-checkout`): the in-process provider, synced from the sync port,
+/// answers as the evaluation port does, except where the two fractional
+/// bucketing inputs part (see [`new_checkout_on`]), and there each side
+/// follows its own rule.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "new-checkout (fractional): open-feature-flagd 0.3 in-process buckets with the pre-v2 rule, the server with flagd's v2 rule (issue 21 note)"]
 async fn in_process_provider_evaluates_like_the_server() {
     let daemon = Daemon::ready(&[&example_flags()], &[]);
     let local = client(daemon.sync.port(), ResolverType::InProcess, "in-process").await;
@@ -276,7 +310,7 @@ async fn in_process_provider_evaluates_like_the_server() {
         "bigcorp.com.evil",
     ];
     let mut random = Xorshift(0x9e37_79b9_7f4a_7c15);
-    let (mut phone, mut staff, mut checkout_on) = (0, 0, 0);
+    let (mut phone, mut staff, mut checkout_on, mut bucketed_apart) = (0, 0, 0, 0);
     for _ in 0..300 {
         let key = random.word();
         let email = format!(
@@ -325,6 +359,18 @@ async fn in_process_provider_evaluates_like_the_server() {
                 .get_bool_value(flag, Some(&context), None)
                 .await
                 .expect(flag);
+            if flag == "new-checkout" {
+                let (by_flagd, by_provider) = new_checkout_on(&key);
+                assert_eq!(served, by_flagd, "the server buckets {key} by flagd's rule");
+                assert_eq!(
+                    evaluated, by_provider,
+                    "the provider buckets {key} by its rule"
+                );
+                if by_flagd != by_provider {
+                    bucketed_apart += 1;
+                    continue;
+                }
+            }
             assert_eq!(evaluated, served, "{flag} for {key} <{email}>");
             if served {
                 match flag {
@@ -339,6 +385,7 @@ async fn in_process_provider_evaluates_like_the_server() {
         ("phone", phone),
         ("staff", staff),
         ("new-checkout on", checkout_on),
+        ("new-checkout bucketed apart", bucketed_apart),
     ] {
         assert!(0 < count && count < 300, "{what}: {count} of 300");
     }

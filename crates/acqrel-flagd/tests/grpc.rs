@@ -262,10 +262,11 @@ fn proto_string(text: &str) -> prost_types::Value {
 /// inputs, as `(flagd, provider)`: whether each puts the key in `on`.
 ///
 /// Both take the bucket as `(murmur3(input) × 100) >> 32`, but of different
-/// inputs. flagd's rule, which acqrel-flags implements, hashes the flag key
-/// and the targeting key as one string. `open-feature-flagd` 0.3's
-/// in-process evaluator (its `flagd-evaluation-engine` 0.1) hashes the
-/// CBOR encoding of the array `[flagKey, targetingKey]`. The two agree for
+/// inputs. acqrel-flags implements flagd's v2 rule, which hashes the flag
+/// key and the targeting key as one string. `open-feature-flagd` 0.3's
+/// in-process evaluator (its `flagd-evaluation-engine` 0.1) already follows
+/// the newer CBOR rule (flagd-testbed's `fractional-v3` cases), which
+/// hashes the CBOR encoding of the array `[flagKey, targetingKey]`. The two agree for
 /// about two keys in three; for the rest the provider and the server must
 /// disagree, each by its own rule.
 fn new_checkout_on(targeting_key: &str) -> (bool, bool) {

@@ -18,6 +18,8 @@ use acqrel_flagd::proto::evaluation::v1::service_client::ServiceClient;
 use acqrel_flagd::proto::evaluation::v1::{
     EventStreamRequest, EventStreamResponse, ResolveBooleanRequest, ResolveStringRequest,
 };
+use acqrel_flagd::proto::sync::v1::SyncFlagsRequest;
+use acqrel_flagd::proto::sync::v1::flag_sync_service_client::FlagSyncServiceClient;
 use acqrel_flags::ops::murmur3_x86_32;
 use common::{Daemon, PATIENCE, TempDir, example_flags};
 use open_feature::{
@@ -390,4 +392,121 @@ async fn in_process_provider_evaluates_like_the_server() {
     ] {
         assert!(0 < count && count < 300, "{what}: {count} of 300");
     }
+}
+
+/// A context struct nested `depth` lists deep around a null.
+fn nested(depth: usize) -> prost_types::Value {
+    let mut value = prost_types::Value {
+        kind: Some(Kind::NullValue(0)),
+    };
+    for _ in 0..depth {
+        value = prost_types::Value {
+            kind: Some(Kind::ListValue(prost_types::ListValue {
+                values: vec![value],
+            })),
+        };
+    }
+    value
+}
+
+/// Bad input over the wire gets flagd's status codes and never a crash: an
+/// unknown flag, a wrong type, a context with a NaN (INVALID_ARGUMENT) or
+/// 1,000 levels of nesting (INTERNAL: it cannot be decoded), and selectors the server cannot honour, on both ports. After
+/// all of them the server still answers on a connection that saw them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_flagds_codes_and_the_server_keeps_answering() {
+    let mut daemon = Daemon::ready(&[&example_flags()], &[]);
+    let mut server = evaluation(&daemon).await;
+    let boolean = |flag: &str, context: Option<prost_types::Struct>| ResolveBooleanRequest {
+        flag_key: flag.to_owned(),
+        context,
+    };
+    let context = |value: prost_types::Value| {
+        Some(prost_types::Struct {
+            fields: [
+                ("targetingKey".to_owned(), proto_string("u1")),
+                ("x".to_owned(), value),
+            ]
+            .into(),
+        })
+    };
+
+    let unknown = server
+        .resolve_boolean(boolean("no-such-flag", None))
+        .await
+        .expect_err("an unknown flag");
+    assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown:?}");
+
+    let wrong_type = server
+        .resolve_string(ResolveStringRequest {
+            flag_key: "dark-mode".to_owned(),
+            context: None,
+        })
+        .await
+        .expect_err("a boolean flag asked for a string");
+    assert_eq!(wrong_type.code(), tonic::Code::InvalidArgument);
+    assert!(
+        wrong_type.message().starts_with("TYPE_MISMATCH"),
+        "{wrong_type:?}"
+    );
+
+    let nan = prost_types::Value {
+        kind: Some(Kind::NumberValue(f64::NAN)),
+    };
+    let refused = server
+        .resolve_boolean(boolean("dark-mode", context(nan)))
+        .await
+        .expect_err("a NaN in the context");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    // prost stops decoding at 100 nested messages (two per list level here),
+    // before the server's own 64-level limit is reached: the request is
+    // refused while decoding, INTERNAL, as gRPC servers answer a request
+    // they cannot unmarshal.
+    let refused = server
+        .resolve_boolean(boolean("dark-mode", context(nested(1_000))))
+        .await
+        .expect_err("1,000 levels of nesting");
+    assert_eq!(refused.code(), tonic::Code::Internal, "{refused:?}");
+    assert!(refused.message().contains("recursion limit"), "{refused:?}");
+
+    for selector in ["source=flags.json", "flags.json", "flagSetId"] {
+        let mut request = tonic::Request::new(boolean("dark-mode", None));
+        request
+            .metadata_mut()
+            .insert("flagd-selector", selector.parse().expect("ASCII"));
+        let refused = server.resolve_boolean(request).await.expect_err(selector);
+        assert_eq!(
+            refused.code(),
+            tonic::Code::InvalidArgument,
+            "{selector}: {refused:?}"
+        );
+    }
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", daemon.sync))
+        .expect("an endpoint")
+        .connect()
+        .await
+        .expect("connect to the sync port");
+    let mut sync = FlagSyncServiceClient::new(channel);
+    let refused = sync
+        .sync_flags(SyncFlagsRequest {
+            selector: "source=flags.json".to_owned(),
+            ..SyncFlagsRequest::default()
+        })
+        .await
+        .expect_err("an unsupported sync selector");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+
+    // The same connection is still answered, and so is a nested context
+    // within the limit.
+    let answer = server
+        .resolve_boolean(boolean("dark-mode", context(nested(30))))
+        .await
+        .expect("a well-formed request")
+        .into_inner();
+    assert!(answer.value);
+    assert!(
+        daemon.child.try_wait().expect("try_wait").is_none(),
+        "acqrel-flagd exited"
+    );
+    assert_eq!(daemon.manage("/healthz").status, 200);
 }

@@ -30,8 +30,8 @@ prints a markdown table per criterion group (ours / anchor ratios of mean
 times), checks benches/targets.txt, runs the scenario examples that go with
 the selected benches (config: acqrel-config's reload_latency;
 ratelimit_redis: acqrel-ratelimit-redis's latency, p50/p99 and round trips
-per decision; flagd: acqrel-flagd's load, OFREP requests/s and p50/p99
-beside a bare hyper endpoint; each checks its own targets), and writes the
+per decision; flagd: acqrel-flagd's load, OFREP and gRPC requests/s and p50/p99
+beside bare hyper endpoints; each checks its own targets), and writes the
 same report to <target dir>/acqrel-bench/report.md. A NAME that only a
 scenario example answers to (flagd: no benches/benches/flagd.rs) runs that
 example alone.

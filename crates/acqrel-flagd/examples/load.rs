@@ -1,6 +1,6 @@
-//! Measures the OFREP port under load: requests per second and p50/p99
-//! latency over keep-alive connections on loopback, beside a bare endpoint
-//! of the same HTTP stack in the same run.
+//! Measures the OFREP and gRPC evaluation ports under load: requests per
+//! second and p50/p99 latency over keep-alive connections on loopback,
+//! each beside a bare endpoint of the same HTTP stack in the same run.
 //!
 //! ```sh
 //! cargo run --release -p acqrel-flagd --example load
@@ -34,6 +34,16 @@
 //! | single, static | `POST /ofrep/v1/evaluate/flags/dark-mode`, the same context | bare, same body | ≥ 0.5× |
 //! | bulk, `If-None-Match` | `POST /ofrep/v1/evaluate/flags` with the answer's ETag: 304, no evaluation | the targeting flag's bare endpoint, measured again next to it | ≥ 0.9× |
 //! | bulk | the same without `If-None-Match`: 200, every flag evaluated | the same | none (reported) |
+//! | gRPC, 1 connection | `ResolveBoolean` for the static flag, the same context as a `Struct`, over one HTTP/2 connection, `--connections` calls in flight | bare gRPC endpoint, one connection | none (reported) |
+//! | gRPC, 16 connections | the same over 16 HTTP/2 connections, one call in flight on each (or `--connections`, if more) | the same | none (reported) |
+//!
+//! The bare gRPC endpoint is hyper's HTTP/2 with the same timer, answering
+//! every call with the server's own `ResolveBooleanResponse` bytes in one
+//! frame and `grpc-status: 0`. Its client is the generated tonic client the
+//! gRPC scenarios use, so the ratio is what the server adds to a call;
+//! the gRPC rows beside the OFREP ones show the two protocols in one run,
+//! client costs included (tonic's client does more per call than the
+//! hand-written HTTP/1.1 one).
 //!
 //! The scenarios run in `--rounds` rounds, in the listed order in even
 //! rounds and reversed in odd ones, each next to its anchor, so that drift
@@ -56,14 +66,17 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use acqrel_flagd::proto::evaluation::v1::ResolveBooleanRequest;
+use acqrel_flagd::proto::evaluation::v1::service_client::ServiceClient;
 use acqrel_flagd::{Command, Options, Server};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderValue};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use prost::Message as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -158,12 +171,53 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// One kind of request, sent to one address.
 struct Scenario {
-    name: &'static str,
-    addr: SocketAddr,
-    request: Bytes,
-    expect_status: u16,
+    name: String,
+    load: Load,
     /// Index of the anchor scenario, and the least ratio of throughputs.
     anchor: Option<(usize, Option<f64>)>,
+}
+
+/// How a scenario's requests travel.
+enum Load {
+    /// One precomputed HTTP/1.1 request on each of `--connections`
+    /// keep-alive connections, each answer's status checked.
+    Http1 {
+        addr: SocketAddr,
+        request: Bytes,
+        expect_status: u16,
+    },
+    /// `ResolveBoolean` calls through the generated tonic client over
+    /// `connections` HTTP/2 connections, with `in_flight` calls at a time
+    /// (one task each, spread over the connections), each answer's value
+    /// checked.
+    Grpc {
+        addr: SocketAddr,
+        connections: usize,
+        in_flight: usize,
+        request: ResolveBooleanRequest,
+        expect: bool,
+    },
+}
+
+impl Scenario {
+    fn http1(name: &str, addr: SocketAddr, request: Bytes, expect_status: u16) -> Scenario {
+        Scenario {
+            name: name.to_owned(),
+            load: Load::Http1 {
+                addr,
+                request,
+                expect_status,
+            },
+            anchor: None,
+        }
+    }
+
+    fn anchored(self, anchor: usize, least: Option<f64>) -> Scenario {
+        Scenario {
+            anchor: Some((anchor, least)),
+            ..self
+        }
+    }
 }
 
 /// What the runs of one scenario add up to.
@@ -189,7 +243,7 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
     (options.ofrep_port, options.management_port) = (0, 0);
     (options.port, options.sync_port) = (0, 0);
     let server = Server::bind(options).await?;
-    let ofrep = server.ofrep_addr();
+    let (ofrep, evaluation) = (server.ofrep_addr(), server.evaluation_addr());
     let running = server.serve();
     running.load().await?;
 
@@ -227,58 +281,99 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
         }
     }
 
+    // The gRPC scenarios ask the evaluation port for the static flag with
+    // the same context, as `ResolveBoolean`.
+    let grpc_request = ResolveBooleanRequest {
+        flag_key: STATIC_FLAG.to_owned(),
+        context: Some(grpc_context()?),
+    };
+    let grpc = |connections: usize| {
+        let in_flight = settings.connections.max(connections);
+        Scenario {
+            name: format!(
+                "gRPC ResolveBoolean, static, {connections} HTTP/2 connection(s), \
+                 {in_flight} in flight"
+            ),
+            load: Load::Grpc {
+                addr: evaluation,
+                connections,
+                in_flight,
+                request: grpc_request.clone(),
+                expect: true,
+            },
+            anchor: Some((4, None)),
+        }
+    };
+
+    let grpc_answer = {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{evaluation}"))?
+            .connect()
+            .await?;
+        ServiceClient::new(channel)
+            .resolve_boolean(grpc_request.clone())
+            .await?
+            .into_inner()
+    };
+    let bare_grpc = bare_grpc_server(Bytes::from(grpc_answer.encode_to_vec())).await?;
+    let bare_grpc_scenario = Scenario {
+        name: "bare gRPC endpoint (ResolveBoolean's bytes, 1 connection)".to_owned(),
+        load: Load::Grpc {
+            addr: bare_grpc,
+            connections: 1,
+            in_flight: settings.connections,
+            request: grpc_request.clone(),
+            expect: true,
+        },
+        anchor: None,
+    };
+
     let scenarios = [
-        Scenario {
-            name: "bare endpoint (targeting flag's bytes)",
-            addr: bare_targeting,
-            request: single(TARGETING_FLAG),
-            expect_status: 200,
-            anchor: None,
-        },
-        Scenario {
-            name: "single evaluation, targeting",
-            addr: ofrep,
-            request: single(TARGETING_FLAG),
-            expect_status: 200,
-            anchor: Some((0, Some(0.5))),
-        },
-        Scenario {
-            name: "bare endpoint (static flag's bytes)",
-            addr: bare_static,
-            request: single(STATIC_FLAG),
-            expect_status: 200,
-            anchor: None,
-        },
-        Scenario {
-            name: "single evaluation, static",
-            addr: ofrep,
-            request: single(STATIC_FLAG),
-            expect_status: 200,
-            anchor: Some((2, Some(0.5))),
-        },
+        Scenario::http1(
+            "bare endpoint (targeting flag's bytes)",
+            bare_targeting,
+            single(TARGETING_FLAG),
+            200,
+        ),
+        Scenario::http1(
+            "single evaluation, targeting",
+            ofrep,
+            single(TARGETING_FLAG),
+            200,
+        )
+        .anchored(0, Some(0.5)),
+        Scenario::http1(
+            "bare endpoint (static flag's bytes)",
+            bare_static,
+            single(STATIC_FLAG),
+            200,
+        ),
+        Scenario::http1("single evaluation, static", ofrep, single(STATIC_FLAG), 200)
+            .anchored(2, Some(0.5)),
+        bare_grpc_scenario,
+        grpc(1),
+        grpc(16),
         // The first anchor again, measured next to the bulk scenarios (as
         // the others are next to theirs).
-        Scenario {
-            name: "bare endpoint (targeting flag's bytes, again)",
-            addr: bare_targeting,
-            request: single(TARGETING_FLAG),
-            expect_status: 200,
-            anchor: None,
-        },
-        Scenario {
-            name: "bulk, matching If-None-Match (304)",
-            addr: ofrep,
-            request: post(ofrep, bulk_path, &[("if-none-match", &etag)], CONTEXT),
-            expect_status: 304,
-            anchor: Some((4, Some(0.9))),
-        },
-        Scenario {
-            name: "bulk, no If-None-Match (200)",
-            addr: ofrep,
-            request: post(ofrep, bulk_path, &[], CONTEXT),
-            expect_status: 200,
-            anchor: Some((4, None)),
-        },
+        Scenario::http1(
+            "bare endpoint (targeting flag's bytes, again)",
+            bare_targeting,
+            single(TARGETING_FLAG),
+            200,
+        ),
+        Scenario::http1(
+            "bulk, matching If-None-Match (304)",
+            ofrep,
+            post(ofrep, bulk_path, &[("if-none-match", &etag)], CONTEXT),
+            304,
+        )
+        .anchored(7, Some(0.9)),
+        Scenario::http1(
+            "bulk, no If-None-Match (200)",
+            ofrep,
+            post(ofrep, bulk_path, &[], CONTEXT),
+            200,
+        )
+        .anchored(7, None),
     ];
 
     let mut tallies: Vec<Tally> = scenarios.iter().map(|_| Tally::default()).collect();
@@ -315,8 +410,8 @@ async fn measure(settings: &Settings) -> Result<bool, Error> {
     let mut out = String::new();
     writeln!(
         out,
-        "OFREP under load: {} keep-alive connections, {} round(s) of {:?} per scenario \
-         (after {:?} warm-up each), on loopback",
+        "OFREP and gRPC under load: {} keep-alive connections (gRPC: as many calls in \
+         flight), {} round(s) of {:?} per scenario (after {:?} warm-up each), on loopback",
         settings.connections, settings.rounds, settings.measured, settings.warm_up
     )?;
     writeln!(
@@ -466,6 +561,72 @@ async fn bare_server(body: Bytes) -> Result<SocketAddr, Error> {
     Ok(addr)
 }
 
+/// Starts a bare gRPC server on a free loopback port: hyper's HTTP/2 with
+/// the server's builder settings, a service that reads each request's body
+/// and answers `message` (an encoded `ResolveBooleanResponse`) in one gRPC
+/// frame with `grpc-status: 0`; returns its address.
+async fn bare_grpc_server(message: Bytes) -> Result<SocketAddr, Error> {
+    let mut framed = Vec::with_capacity(5 + message.len());
+    framed.push(0); // not compressed
+    framed.extend_from_slice(&u32::try_from(message.len())?.to_be_bytes());
+    framed.extend_from_slice(&message);
+    let framed = Bytes::from(framed);
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            let framed = framed.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let framed = framed.clone();
+                    async move {
+                        let _ = request.into_body().collect().await;
+                        let mut trailers = hyper::HeaderMap::new();
+                        trailers.insert("grpc-status", HeaderValue::from_static("0"));
+                        let mut response = Response::new(OneMessage {
+                            data: Some(framed),
+                            trailers: Some(trailers),
+                        });
+                        response.headers_mut().insert(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/grpc"),
+                        );
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ = http2::Builder::new(TokioExecutor::new())
+                    .timer(TokioTimer::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// A response body of one data frame, then trailers.
+struct OneMessage {
+    data: Option<Bytes>,
+    trailers: Option<hyper::HeaderMap>,
+}
+
+impl hyper::body::Body for OneMessage {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        let frame = match self.data.take() {
+            Some(data) => Some(hyper::body::Frame::data(data)),
+            None => self.trailers.take().map(hyper::body::Frame::trailers),
+        };
+        std::task::Poll::Ready(frame.map(Ok))
+    }
+}
+
 // ===== the client =====
 
 /// The bytes of a keep-alive `POST path` with a JSON `body`.
@@ -606,43 +767,59 @@ struct Run {
     cpu: Option<Duration>,
 }
 
-/// Runs `scenario` on `settings.connections` connections: a warm-up, then
-/// `settings.measured` with every latency recorded.
+/// Runs `scenario` (HTTP/1.1 on `settings.connections` connections, or
+/// its gRPC calls): a warm-up, then `settings.measured` with every latency
+/// recorded.
 async fn drive(scenario: &Scenario, settings: &Settings) -> Result<Run, Error> {
-    let mut connections = Vec::with_capacity(settings.connections);
-    for _ in 0..settings.connections {
-        connections.push(Connection::open(scenario.addr).await?);
-    }
     let start = Instant::now() + settings.warm_up;
     let end = start + settings.measured;
-    let request = scenario.request.clone();
-    let expect = scenario.expect_status;
-    let tasks: Vec<_> = connections
-        .into_iter()
-        .map(|mut connection| {
-            let request = request.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(64 * 1024);
-                loop {
-                    let sent = Instant::now();
-                    if sent >= end {
-                        break;
-                    }
+    let mut tasks = Vec::new();
+    match &scenario.load {
+        Load::Http1 {
+            addr,
+            request,
+            expect_status,
+        } => {
+            for _ in 0..settings.connections {
+                let mut connection = Connection::open(*addr).await?;
+                let (request, expect) = (request.clone(), *expect_status);
+                tasks.push(tokio::spawn(repeat(start, end, async move || {
                     let (status, _, _) = connection.exchange(&request).await?;
                     if status != expect {
-                        return Err::<Vec<u32>, Error>(
-                            format!("answered {status}, expected {expect}").into(),
-                        );
+                        return Err(format!("answered {status}, expected {expect}").into());
                     }
-                    if sent >= start {
-                        let micros = sent.elapsed().as_micros();
-                        latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));
+                    Ok(())
+                })));
+            }
+        }
+        Load::Grpc {
+            addr,
+            connections,
+            in_flight,
+            request,
+            expect,
+        } => {
+            let mut channels = Vec::with_capacity(*connections);
+            for _ in 0..*connections {
+                let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+                    .tcp_nodelay(true)
+                    .connect()
+                    .await?;
+                channels.push(channel);
+            }
+            for task in 0..*in_flight {
+                let mut client = ServiceClient::new(channels[task % channels.len()].clone());
+                let (request, expect) = (request.clone(), *expect);
+                tasks.push(tokio::spawn(repeat(start, end, async move || {
+                    let answer = client.resolve_boolean(request.clone()).await?;
+                    if answer.get_ref().value != expect {
+                        return Err(format!("answered {answer:?}, expected {expect}").into());
                     }
-                }
-                Ok(latencies)
-            })
-        })
-        .collect();
+                    Ok(())
+                })));
+            }
+        }
+    }
     tokio::time::sleep_until(start.into()).await;
     let cpu_start = process_cpu();
     tokio::time::sleep_until(end.into()).await;
@@ -659,6 +836,47 @@ async fn drive(scenario: &Scenario, settings: &Settings) -> Result<Run, Error> {
         latencies_us,
         cpu,
     })
+}
+
+/// Calls `once` back to back until `end`, recording the latency of each
+/// call sent from `start` on, in microseconds.
+async fn repeat(
+    start: Instant,
+    end: Instant,
+    mut once: impl AsyncFnMut() -> Result<(), Error>,
+) -> Result<Vec<u32>, Error> {
+    let mut latencies = Vec::with_capacity(64 * 1024);
+    loop {
+        let sent = Instant::now();
+        if sent >= end {
+            break;
+        }
+        once().await?;
+        if sent >= start {
+            let micros = sent.elapsed().as_micros();
+            latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));
+        }
+    }
+    Ok(latencies)
+}
+
+/// [`CONTEXT`] as the evaluation service's context struct.
+fn grpc_context() -> Result<prost_types::Struct, Error> {
+    let json: serde_json::Value = serde_json::from_str(CONTEXT)?;
+    let serde_json::Value::Object(context) = &json["context"] else {
+        return Err("CONTEXT holds no context object".into());
+    };
+    let fields = context
+        .iter()
+        .map(|(key, value)| {
+            let text = value.as_str().ok_or("CONTEXT holds only strings")?;
+            let value = prost_types::Value {
+                kind: Some(prost_types::value::Kind::StringValue(text.to_owned())),
+            };
+            Ok((key.clone(), value))
+        })
+        .collect::<Result<_, Error>>()?;
+    Ok(prost_types::Struct { fields })
 }
 
 /// The CPU time (user and system, every thread) this process has used:

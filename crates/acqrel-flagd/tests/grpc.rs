@@ -11,9 +11,6 @@
 
 mod common;
 
-use std::future::Future;
-use std::time::Duration;
-
 use acqrel_flagd::proto::evaluation::v1::service_client::ServiceClient;
 use acqrel_flagd::proto::evaluation::v1::{
     EventStreamRequest, EventStreamResponse, ResolveBooleanRequest, ResolveStringRequest,
@@ -21,7 +18,7 @@ use acqrel_flagd::proto::evaluation::v1::{
 use acqrel_flagd::proto::sync::v1::SyncFlagsRequest;
 use acqrel_flagd::proto::sync::v1::flag_sync_service_client::FlagSyncServiceClient;
 use acqrel_flags::ops::murmur3_x86_32;
-use common::{Daemon, PATIENCE, TempDir, example_flags};
+use common::{Daemon, PATIENCE, TempDir, channel, eventually_async, example_flags};
 use open_feature::{
     Client, EvaluationContext, EvaluationErrorCode, EvaluationReason, OpenFeature, StructValue,
     Value,
@@ -49,24 +46,7 @@ async fn client(port: u16, resolver_type: ResolverType, name: &str) -> Client {
 
 /// The generated evaluation client on `daemon`'s evaluation port.
 async fn evaluation(daemon: &Daemon) -> ServiceClient<Channel> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", daemon.evaluation))
-        .expect("an endpoint")
-        .connect()
-        .await
-        .expect("connect to the evaluation port");
-    ServiceClient::new(channel)
-}
-
-/// Polls `condition` every 10 ms until it holds or [`PATIENCE`] runs out.
-async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    ServiceClient::new(channel(daemon.evaluation).await)
 }
 
 /// The next event-stream message, within [`PATIENCE`].
@@ -198,7 +178,7 @@ async fn rpc_provider_sees_a_file_edit() {
     );
 
     dir.write("flags.json", &dark_mode_defaulting_to("off"));
-    eventually("the provider to resolve the edited flag", || async {
+    eventually_async("the provider to resolve the edited flag", || async {
         client.get_bool_value("dark-mode", None, None).await == Ok(false)
     })
     .await;
@@ -301,7 +281,7 @@ async fn in_process_provider_evaluates_like_the_server() {
     let local = client(daemon.sync.port(), ResolverType::InProcess, "in-process").await;
     let mut server = evaluation(&daemon).await;
     // The in-process provider answers from its first sync; wait for it.
-    eventually("the in-process provider's first sync", || async {
+    eventually_async("the in-process provider's first sync", || async {
         local.get_bool_value("dark-mode", None, None).await == Ok(true)
     })
     .await;
@@ -481,12 +461,7 @@ async fn bad_requests_get_flagds_codes_and_the_server_keeps_answering() {
             "{selector}: {refused:?}"
         );
     }
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", daemon.sync))
-        .expect("an endpoint")
-        .connect()
-        .await
-        .expect("connect to the sync port");
-    let mut sync = FlagSyncServiceClient::new(channel);
+    let mut sync = FlagSyncServiceClient::new(channel(daemon.sync).await);
     let refused = sync
         .sync_flags(SyncFlagsRequest {
             selector: "source=flags.json".to_owned(),

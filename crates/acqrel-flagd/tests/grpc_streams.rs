@@ -11,10 +11,8 @@
 
 mod common;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use acqrel_flagd::proto::evaluation::v1::service_client::ServiceClient;
 use acqrel_flagd::proto::evaluation::v1::{
@@ -22,7 +20,7 @@ use acqrel_flagd::proto::evaluation::v1::{
 };
 use acqrel_flagd::proto::sync::v1::flag_sync_service_client::FlagSyncServiceClient;
 use acqrel_flagd::proto::sync::v1::{SyncFlagsRequest, SyncFlagsResponse};
-use common::{Daemon, PATIENCE, TempDir};
+use common::{Daemon, PATIENCE, TempDir, channel, eventually_async};
 use prost_types::value::Kind;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
@@ -48,14 +46,6 @@ fn flags(steps: usize, padding: usize) -> String {
     json!({ "flags": flags }).to_string()
 }
 
-async fn channel(addr: std::net::SocketAddr) -> Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("an endpoint")
-        .connect()
-        .await
-        .expect("connect")
-}
-
 /// A connection whose HTTP/2 windows, stream and connection, are 64 KiB
 /// (the protocol's default; the client's own default is megabytes): a
 /// stream that is not read stops the server's sending after 64 KiB.
@@ -69,16 +59,19 @@ async fn narrow_channel(addr: std::net::SocketAddr) -> Channel {
         .expect("connect")
 }
 
-/// Polls `condition` every 10 ms until it holds or [`PATIENCE`] runs out.
-async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// An event stream from `client`, past its first message, which must be
+/// `provider_ready`.
+async fn ready_event_stream(
+    client: &mut ServiceClient<Channel>,
+) -> tonic::Streaming<EventStreamResponse> {
+    let mut stream = client
+        .event_stream(EventStreamRequest::default())
+        .await
+        .expect("an event stream")
+        .into_inner();
+    let ready = stream.message().await.expect("a healthy stream");
+    assert_eq!(ready.expect("a first event").r#type, "provider_ready");
+    stream
 }
 
 /// The `step-N` keys a `configuration_change` names, sorted by N.
@@ -184,13 +177,7 @@ async fn a_thousand_subscribers_see_every_change_in_generation_order() {
         let mut events = ServiceClient::new(channel(daemon.evaluation).await);
         let mut syncs = FlagSyncServiceClient::new(channel(daemon.sync).await);
         for _ in 0..PER_KIND / CONNECTIONS {
-            let mut stream = events
-                .event_stream(EventStreamRequest::default())
-                .await
-                .expect("an event stream")
-                .into_inner();
-            let ready = stream.message().await.expect("a healthy stream");
-            assert_eq!(ready.expect("a first event").r#type, "provider_ready");
+            let stream = ready_event_stream(&mut events).await;
             let seen = Arc::new(AtomicUsize::new(0));
             events_seen.push(seen.clone());
             readers.push(tokio::spawn(follow_events(stream, seen)));
@@ -216,7 +203,7 @@ async fn a_thousand_subscribers_see_every_change_in_generation_order() {
 
     for step in 1..=STEPS {
         dir.write("flags.json", &flags(step, 1));
-        eventually(&format!("all 1,000 streams at step {step}"), || {
+        eventually_async(&format!("all 1,000 streams at step {step}"), || {
             let all = events_seen
                 .iter()
                 .chain(&syncs_seen)
@@ -273,7 +260,7 @@ async fn a_stream_that_stops_reading_holds_up_neither_reloads_nor_others() {
     let generation = daemon.metric("acqrel_flagd_flag_set_generation");
     for step in 1..=STEPS {
         dir.write("flags.json", &flags(step, PADDING));
-        eventually(&format!("the reading stream at step {step}"), || {
+        eventually_async(&format!("the reading stream at step {step}"), || {
             let at = seen.load(Ordering::Relaxed);
             async move { at == step }
         })
@@ -343,7 +330,7 @@ async fn a_client_that_disconnects_leaves_the_stream_gauge() {
 
     drop(streams);
     drop(syncs);
-    eventually("the gauges back at zero", || {
+    eventually_async("the gauges back at zero", || {
         let open = daemon.metric(events_gauge) + daemon.metric(syncs_gauge);
         async move { open == 0.0 }
     })
@@ -359,13 +346,8 @@ async fn shutdown_ends_streams_unavailable_and_a_reconnect_gets_current_flags() 
     let file = dir.write("flags.json", &flags(0, 1));
     let mut daemon = Daemon::ready(&[&file], &[]);
     let port = daemon.evaluation.port().to_string();
-    let mut stream = ServiceClient::new(channel(daemon.evaluation).await)
-        .event_stream(EventStreamRequest::default())
-        .await
-        .expect("an event stream")
-        .into_inner();
-    let ready = stream.message().await.expect("a healthy stream");
-    assert_eq!(ready.expect("a first event").r#type, "provider_ready");
+    let mut stream =
+        ready_event_stream(&mut ServiceClient::new(channel(daemon.evaluation).await)).await;
 
     daemon.signal("TERM");
     let ended = loop {
@@ -394,13 +376,7 @@ async fn shutdown_ends_streams_unavailable_and_a_reconnect_gets_current_flags() 
         .expect("base, after the restart")
         .into_inner();
     assert!(answer.value);
-    let mut stream = client
-        .event_stream(EventStreamRequest::default())
-        .await
-        .expect("an event stream after the restart")
-        .into_inner();
-    let ready = stream.message().await.expect("a healthy stream");
-    assert_eq!(ready.expect("a first event").r#type, "provider_ready");
+    ready_event_stream(&mut client).await;
     let step = ServiceClient::new(channel(restarted.evaluation).await)
         .resolve_string(acqrel_flagd::proto::evaluation::v1::ResolveStringRequest {
             flag_key: "step-1".to_owned(),

@@ -443,6 +443,28 @@ pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+/// [`eventually`] for async tests: polls `condition` every 10 ms, without
+/// blocking the runtime, until it holds or [`PATIENCE`] runs out.
+pub async fn eventually_async<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut condition: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A tonic channel (one HTTP/2 connection) to a gRPC port.
+pub async fn channel(addr: SocketAddr) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("an endpoint")
+        .connect()
+        .await
+        .expect("connect to a gRPC port")
+}
+
 /// The flagd-testbed-like flag file of these tests
 /// (`tests/flags/testbed.json`): every value type, every custom operator,
 /// a broken rule, flags without a default variant, a disabled flag, and

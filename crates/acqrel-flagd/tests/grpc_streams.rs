@@ -119,12 +119,15 @@ async fn follow_events(
         if event.r#type != "configuration_change" {
             continue;
         }
+        // Relaxed, here and below: `seen` is a progress number that only
+        // this task writes and the test polls; it publishes no other data
+        // (the reader's verdict comes back through its JoinHandle).
         let expected = seen.load(Ordering::Relaxed) + 1;
         let steps = changed_steps(&event);
         if steps != [expected] {
             return Err(format!("expected step {expected}, got {steps:?}"));
         }
-        seen.store(expected, Ordering::Relaxed);
+        seen.store(expected, Ordering::Relaxed); // Relaxed: see above.
     }
     Ok(())
 }
@@ -145,13 +148,15 @@ async fn follow_syncs(
         let expected = if first {
             0
         } else {
+            // Relaxed: a progress number only this task writes (see
+            // `follow_events`).
             seen.load(Ordering::Relaxed) + 1
         };
         if steps != expected {
             return Err(format!("expected {expected} steps, got {steps}"));
         }
         first = false;
-        seen.store(steps, Ordering::Relaxed);
+        seen.store(steps, Ordering::Relaxed); // Relaxed: see above.
     }
     Ok(())
 }
@@ -207,6 +212,8 @@ async fn a_thousand_subscribers_see_every_change_in_generation_order() {
             let all = events_seen
                 .iter()
                 .chain(&syncs_seen)
+                // Relaxed: the readers' progress numbers, polled; they
+                // pair with nothing (see `follow_events`).
                 .all(|seen| seen.load(Ordering::Relaxed) == step);
             let readers_alive = readers.iter().all(|reader| !reader.is_finished());
             assert!(readers_alive, "a reader stopped early at step {step}");
@@ -261,6 +268,7 @@ async fn a_stream_that_stops_reading_holds_up_neither_reloads_nor_others() {
     for step in 1..=STEPS {
         dir.write("flags.json", &flags(step, PADDING));
         eventually_async(&format!("the reading stream at step {step}"), || {
+            // Relaxed: the reader's progress number (see `follow_events`).
             let at = seen.load(Ordering::Relaxed);
             async move { at == step }
         })

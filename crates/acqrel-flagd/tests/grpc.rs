@@ -248,9 +248,9 @@ fn proto_string(text: &str) -> prost_types::Value {
 /// key and the targeting key as one string. `open-feature-flagd` 0.3's
 /// in-process evaluator (its `flagd-evaluation-engine` 0.1) already follows
 /// the newer CBOR rule (flagd-testbed's `fractional-v3` cases), which
-/// hashes the CBOR encoding of the array `[flagKey, targetingKey]`. The two agree for
-/// about two keys in three; for the rest the provider and the server must
-/// disagree, each by its own rule.
+/// hashes the CBOR encoding of the array `[flagKey, targetingKey]`. The two
+/// agree for about two keys in three; for the rest the provider and the
+/// server must disagree, each by its own rule.
 fn new_checkout_on(targeting_key: &str) -> (bool, bool) {
     fn on(input: &[u8]) -> bool {
         (u64::from(murmur3_x86_32(input, 0)) * 100) >> 32 < 20

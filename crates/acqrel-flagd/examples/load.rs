@@ -83,8 +83,9 @@ use tokio::net::{TcpListener, TcpStream};
 const USAGE: &str = "\
 usage: load [--connections N] [--seconds S] [--warm-up-ms MS] [--rounds R]
 
-Drives the OFREP port and a bare hyper endpoint of the same HTTP stack with
-keep-alive connections on loopback and prints requests/s and p50/p99
+Drives the OFREP port, the gRPC evaluation port (ResolveBoolean over 1 and
+16 HTTP/2 connections) and bare hyper endpoints of the same HTTP stacks
+with keep-alive connections on loopback and prints requests/s and p50/p99
 latency per scenario, against the targets (single evaluation >= 0.5x the
 bare endpoint, bulk with a matching ETag >= 0.9x).
   --connections N   keep-alive connections (default: 2 x available cores)

@@ -7,8 +7,9 @@
 
 use std::error::Error;
 
-const PROTOS: [&str; 2] = [
+const PROTOS: [&str; 3] = [
     "proto/flagd/evaluation/v1/evaluation.proto",
+    "proto/flagd/evaluation/v2/evaluation.proto",
     "proto/flagd/sync/v1/sync.proto",
 ];
 

@@ -33,8 +33,8 @@ pub struct Options {
     pub ofrep_port: u16,
     /// `/healthz`, `/readyz` and `/metrics` (`--management-port`, 8014).
     pub management_port: u16,
-    /// flagd's gRPC evaluation service, `flagd.evaluation.v1.Service`
-    /// (`--port`, 8013); 0 picks a free port.
+    /// flagd's gRPC evaluation service, `flagd.evaluation.v1.Service` and
+    /// `v2` (`--port`, 8013); 0 picks a free port.
     pub port: u16,
     /// flagd's gRPC sync service, `flagd.sync.v1.FlagSyncService`
     /// (`--sync-port`, 8015); 0 picks a free port.

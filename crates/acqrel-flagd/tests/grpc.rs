@@ -1,8 +1,9 @@
 //! flagd's gRPC services of the running binary, through real clients: the
 //! Rust `open-feature-flagd` provider (0.3) in RPC mode against the
 //! evaluation service and in in-process mode against the sync service, and
-//! the generated tonic client for what the provider does not call (the
-//! event stream) and for the server's own answers.
+//! the generated tonic clients for what the provider does not call (the
+//! event stream, version 2 of the evaluation service) and for the
+//! server's own answers.
 //!
 //! The provider maps gRPC statuses to OpenFeature codes itself (its
 //! `src/resolver/rpc.rs`): NOT_FOUND is `FLAG_NOT_FOUND`, INVALID_ARGUMENT
@@ -15,10 +16,11 @@ use acqrel_flagd::proto::evaluation::v1::service_client::ServiceClient;
 use acqrel_flagd::proto::evaluation::v1::{
     EventStreamRequest, EventStreamResponse, ResolveBooleanRequest, ResolveStringRequest,
 };
+use acqrel_flagd::proto::evaluation::v2;
 use acqrel_flagd::proto::sync::v1::SyncFlagsRequest;
 use acqrel_flagd::proto::sync::v1::flag_sync_service_client::FlagSyncServiceClient;
 use acqrel_flags::ops::murmur3_x86_32;
-use common::{Daemon, PATIENCE, TempDir, channel, eventually_async, example_flags};
+use common::{Daemon, PATIENCE, TempDir, channel, eventually_async, example_flags, testbed_flags};
 use open_feature::{
     Client, EvaluationContext, EvaluationErrorCode, EvaluationReason, OpenFeature, StructValue,
     Value,
@@ -211,6 +213,97 @@ async fn event_stream_says_ready_then_names_changed_keys() {
     };
     let keys: Vec<&str> = flags.fields.keys().map(String::as_str).collect();
     assert_eq!(keys, ["dark-mode"]);
+}
+
+/// Version 2 answers as version 1 does, except where the caller's default
+/// applies: there it sends no value and no variant, where version 1 sends
+/// the type's zero and an empty variant. Its event stream is version 1's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_2_sends_no_value_where_the_callers_default_applies() {
+    let daemon = Daemon::ready(&[&testbed_flags()], &[]);
+    let channel = channel(daemon.evaluation).await;
+    let mut one = ServiceClient::new(channel.clone());
+    let mut two = v2::service_client::ServiceClient::new(channel);
+    let pick = |value: &str| prost_types::Struct {
+        fields: [("pick".to_owned(), proto_string(value))].into(),
+    };
+    // (flag, context, v2 value, reason, v2 variant)
+    let cases = [
+        ("café", None, Some("espresso"), "STATIC", Some("espresso")),
+        (
+            "null-default-variant",
+            Some(pick("b")),
+            Some("b"),
+            "TARGETING_MATCH",
+            Some("b"),
+        ),
+        (
+            "null-default-variant",
+            Some(pick("a")),
+            None,
+            "DEFAULT",
+            None,
+        ),
+    ];
+    for (key, context, value, reason, variant) in cases {
+        let request = v2::ResolveStringRequest {
+            flag_key: key.to_owned(),
+            context: context.clone(),
+        };
+        let answer = two.resolve_string(request).await.expect(key).into_inner();
+        assert_eq!(answer.value.as_deref(), value, "{key} {context:?}");
+        assert_eq!(answer.reason, reason, "{key} {context:?}");
+        assert_eq!(answer.variant.as_deref(), variant, "{key} {context:?}");
+        let request = ResolveStringRequest {
+            flag_key: key.to_owned(),
+            context: context.clone(),
+        };
+        let old = one.resolve_string(request).await.expect(key).into_inner();
+        assert_eq!(old.value, value.unwrap_or_default(), "v1 {key}");
+        assert_eq!(old.variant, variant.unwrap_or_default(), "v1 {key}");
+        assert_eq!((old.reason, old.metadata), (answer.reason, answer.metadata));
+    }
+    let request = v2::ResolveBooleanRequest {
+        flag_key: "disabled-flag".to_owned(),
+        context: None,
+    };
+    let disabled = two
+        .resolve_boolean(request)
+        .await
+        .expect("disabled")
+        .into_inner();
+    assert_eq!(
+        (disabled.value, disabled.reason.as_str(), disabled.variant),
+        (None, "DISABLED", None)
+    );
+    let request = v2::ResolveObjectRequest {
+        flag_key: "café".to_owned(),
+        context: None,
+    };
+    let status = two
+        .resolve_object(request)
+        .await
+        .expect_err("not an object");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().starts_with("TYPE_MISMATCH"), "{status:?}");
+    let request = v2::ResolveIntRequest {
+        flag_key: "no-such-flag".to_owned(),
+        context: None,
+    };
+    let status = two.resolve_int(request).await.expect_err("unknown");
+    assert_eq!(status.code(), tonic::Code::NotFound);
+
+    let mut events = two
+        .event_stream(v2::EventStreamRequest {})
+        .await
+        .expect("a version 2 event stream")
+        .into_inner();
+    let first = tokio::time::timeout(PATIENCE, events.message())
+        .await
+        .expect("an event within the patience")
+        .expect("a healthy stream")
+        .expect("an open stream");
+    assert_eq!(first.r#type, "provider_ready");
 }
 
 /// A xorshift64 generator: the same contexts on every run.

@@ -40,15 +40,20 @@ pub(crate) struct Evaluation {
 }
 
 /// A typed resolution, checked: an error is already a status.
-struct Resolved<T> {
-    value: T,
-    reason: String,
-    variant: String,
-    metadata: Option<Struct>,
+pub(super) struct Resolved<T> {
+    /// The flag's value, or the type's zero where `variant` is `None`.
+    pub(super) value: T,
+    pub(super) reason: String,
+    /// `None`: the value is left to the caller (a disabled flag, or one
+    /// without a default variant).
+    pub(super) variant: Option<String>,
+    pub(super) metadata: Option<Struct>,
 }
 
 impl Evaluation {
-    fn resolve<T: FlagValue + Default>(
+    /// Resolves the request's flag as a `T`, counting the call under
+    /// `method` (both versions of the service count together).
+    pub(super) fn resolve<T: FlagValue + Default>(
         &self,
         method: &'static str,
         request: Request<(String, Option<Struct>)>,
@@ -92,7 +97,7 @@ impl Evaluation {
         Ok(Resolved {
             value,
             reason: reason.as_str().to_owned(),
-            variant: variant.unwrap_or_default(),
+            variant,
             metadata: Some(convert::json_to_struct(&metadata)),
         })
     }
@@ -116,7 +121,7 @@ fn error_status(key: &str, code: ErrorCode, message: Option<String>) -> Status {
 }
 
 /// Puts a request's flag key and context in one generic shape.
-fn generic<M>(
+pub(super) fn generic<M>(
     request: Request<M>,
     parts: impl FnOnce(M) -> (String, Option<Struct>),
 ) -> Request<(String, Option<Struct>)> {
@@ -146,7 +151,7 @@ impl pb::service_server::Service for Evaluation {
         Ok(Response::new(pb::ResolveBooleanResponse {
             value: r.value,
             reason: r.reason,
-            variant: r.variant,
+            variant: r.variant.unwrap_or_default(),
             metadata: r.metadata,
         }))
     }
@@ -160,7 +165,7 @@ impl pb::service_server::Service for Evaluation {
         Ok(Response::new(pb::ResolveStringResponse {
             value: r.value,
             reason: r.reason,
-            variant: r.variant,
+            variant: r.variant.unwrap_or_default(),
             metadata: r.metadata,
         }))
     }
@@ -174,7 +179,7 @@ impl pb::service_server::Service for Evaluation {
         Ok(Response::new(pb::ResolveFloatResponse {
             value: r.value,
             reason: r.reason,
-            variant: r.variant,
+            variant: r.variant.unwrap_or_default(),
             metadata: r.metadata,
         }))
     }
@@ -188,7 +193,7 @@ impl pb::service_server::Service for Evaluation {
         Ok(Response::new(pb::ResolveIntResponse {
             value: r.value,
             reason: r.reason,
-            variant: r.variant,
+            variant: r.variant.unwrap_or_default(),
             metadata: r.metadata,
         }))
     }
@@ -200,11 +205,14 @@ impl pb::service_server::Service for Evaluation {
         let request = generic(request, |m| (m.flag_key, m.context));
         let r = self.resolve::<Map<String, Json>>("ResolveObject", request)?;
         // The caller's default (no variant) is no value at all.
-        let value = (!r.variant.is_empty()).then(|| convert::json_to_struct(&r.value));
+        let value = r
+            .variant
+            .is_some()
+            .then(|| convert::json_to_struct(&r.value));
         Ok(Response::new(pb::ResolveObjectResponse {
             value,
             reason: r.reason,
-            variant: r.variant,
+            variant: r.variant.unwrap_or_default(),
             metadata: r.metadata,
         }))
     }
@@ -215,8 +223,19 @@ impl pb::service_server::Service for Evaluation {
         &self,
         request: Request<pb::EventStreamRequest>,
     ) -> Result<Response<EventStream>, Status> {
+        self.open_event_stream(request.metadata())
+            .map(Response::new)
+    }
+}
+
+impl Evaluation {
+    /// Opens an `EventStream` (either version), counting the call.
+    pub(super) fn open_event_stream(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<EventStream, Status> {
         let result = (|| {
-            let selector = selector(request.metadata())?;
+            let selector = selector(metadata)?;
             let slot = GrpcSlot::take(&self.state, StreamKind::Events)
                 .ok_or_else(|| Status::resource_exhausted("too many event streams open"))?;
             Ok(EventStream::open(slot, selector))
@@ -224,7 +243,7 @@ impl pb::service_server::Service for Evaluation {
         self.state
             .metrics
             .grpc("EventStream", result.as_ref().err().map(Status::code));
-        result.map(Response::new)
+        result
     }
 }
 
@@ -296,7 +315,7 @@ pub(crate) struct EventStream {
 }
 
 impl EventStream {
-    fn open(slot: GrpcSlot, selector: Selector) -> EventStream {
+    pub(super) fn open(slot: GrpcSlot, selector: Selector) -> EventStream {
         let state = Arc::clone(slot.state());
         let store = &state.live.store;
         // Subscribed before the snapshot is taken: a change published after

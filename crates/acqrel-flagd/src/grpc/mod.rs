@@ -9,6 +9,7 @@
 
 pub(crate) mod convert;
 pub(crate) mod evaluation;
+pub(crate) mod evaluation_v2;
 pub mod proto;
 pub(crate) mod sync;
 
@@ -31,7 +32,7 @@ pub(crate) const SELECTOR_HEADER: &str = "flagd-selector";
 /// Which gRPC port a connection came in on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Service {
-    /// `flagd.evaluation.v1.Service`.
+    /// `flagd.evaluation.v1.Service` and `flagd.evaluation.v2.Service`.
     Evaluation,
     /// `flagd.sync.v1.FlagSyncService`.
     Sync,
@@ -110,6 +111,13 @@ pub(crate) fn unavailable_until_ready(state: &State) -> Result<(), Status> {
     }
 }
 
+/// The service a request's path names.
+enum Served {
+    V1,
+    V2,
+    Sync,
+}
+
 /// Answers one request of a gRPC port.
 pub(crate) async fn handle(
     state: &Arc<State>,
@@ -118,25 +126,31 @@ pub(crate) async fn handle(
 ) -> hyper::Response<GrpcBody> {
     let path = request.uri().path();
     let served = match service {
-        Service::Evaluation => path.starts_with("/flagd.evaluation.v1.Service/"),
-        Service::Sync => path.starts_with("/flagd.sync.v1.FlagSyncService/"),
+        Service::Evaluation if path.starts_with("/flagd.evaluation.v1.Service/") => Served::V1,
+        Service::Evaluation if path.starts_with("/flagd.evaluation.v2.Service/") => Served::V2,
+        Service::Sync if path.starts_with("/flagd.sync.v1.FlagSyncService/") => Served::Sync,
+        _ => {
+            state
+                .metrics
+                .grpc("other", Some(tonic::Code::Unimplemented));
+            return Status::unimplemented(format!("no such service or method: {path}")).into_http();
+        }
     };
-    if !served {
-        state
-            .metrics
-            .grpc("other", Some(tonic::Code::Unimplemented));
-        return Status::unimplemented(format!("no such service or method: {path}")).into_http();
-    }
-    let response = match service {
-        Service::Evaluation => {
-            let evaluation = evaluation::Evaluation {
-                state: Arc::clone(state),
-            };
-            proto::evaluation::v1::service_server::ServiceServer::new(evaluation)
+    let evaluation = || evaluation::Evaluation {
+        state: Arc::clone(state),
+    };
+    let response = match served {
+        Served::V1 => {
+            proto::evaluation::v1::service_server::ServiceServer::new(evaluation())
                 .call(request)
                 .await
         }
-        Service::Sync => {
+        Served::V2 => {
+            proto::evaluation::v2::service_server::ServiceServer::new(evaluation())
+                .call(request)
+                .await
+        }
+        Served::Sync => {
             let sync = sync::Sync {
                 state: Arc::clone(state),
             };

@@ -14,8 +14,8 @@
 //! assert_eq!(request.flag_key, "new-checkout");
 //! ```
 
-/// `flagd.evaluation.v1`: single and bulk evaluation, and the change
-/// stream of the RPC providers.
+/// `flagd.evaluation`: single and bulk evaluation, and the change stream
+/// of the RPC providers.
 pub mod evaluation {
     /// Version 1.
     #[allow(
@@ -26,6 +26,20 @@ pub mod evaluation {
     )]
     pub mod v1 {
         tonic::include_proto!("flagd.evaluation.v1");
+    }
+
+    /// Version 2, which newer providers call: the same resolvers without
+    /// `ResolveAll`, with `value` and `variant` optional, so an answer
+    /// that leaves the value to the caller (a disabled flag, no default
+    /// variant) has none rather than the type's zero.
+    #[allow(
+        missing_docs,
+        unreachable_pub,
+        missing_debug_implementations,
+        clippy::all
+    )]
+    pub mod v2 {
+        tonic::include_proto!("flagd.evaluation.v2");
     }
 }
 

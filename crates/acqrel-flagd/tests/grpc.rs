@@ -306,6 +306,61 @@ async fn version_2_sends_no_value_where_the_callers_default_applies() {
     assert_eq!(first.r#type, "provider_ready");
 }
 
+/// `ResolveAll` lists every selected flag: values with their reasons, and
+/// the flags without one (disabled, no default variant, failed) with the
+/// type's zero, no variant and flagd's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolve_all_lists_every_flag_with_its_reason() {
+    use acqrel_flagd::proto::evaluation::v1::ResolveAllRequest;
+    use acqrel_flagd::proto::evaluation::v1::any_flag::Value as Any;
+
+    let daemon = Daemon::ready(&[&testbed_flags()], &[]);
+    let mut client = evaluation(&daemon).await;
+    let all = client
+        .resolve_all(ResolveAllRequest { context: None })
+        .await
+        .expect("resolve all")
+        .into_inner();
+    let flags = acqrel_flags::FlagSet::parse(
+        &std::fs::read_to_string(testbed_flags()).expect("the testbed file"),
+    )
+    .expect("the testbed parses")
+    .0;
+    let listed: std::collections::BTreeSet<&str> = all.flags.keys().map(String::as_str).collect();
+    let every: std::collections::BTreeSet<&str> = flags.iter().map(|f| f.key()).collect();
+    assert_eq!(listed, every);
+    let answer = |key: &str| {
+        let flag = &all.flags[key];
+        (
+            flag.value.clone(),
+            flag.reason.as_str(),
+            flag.variant.as_str(),
+        )
+    };
+    assert_eq!(
+        answer("café"),
+        (
+            Some(Any::StringValue("espresso".into())),
+            "STATIC",
+            "espresso"
+        )
+    );
+    assert_eq!(
+        answer("disabled-flag"),
+        (Some(Any::BoolValue(false)), "DISABLED", "")
+    );
+    assert_eq!(
+        answer("null-default-variant"),
+        (Some(Any::StringValue(String::new())), "DEFAULT", "")
+    );
+    assert_eq!(
+        answer("broken-targeting"),
+        (Some(Any::BoolValue(false)), "ERROR", "")
+    );
+    let set = all.metadata.expect("the flag set's metadata");
+    assert_eq!(set.fields["flagSetId"], proto_string("testbed"));
+}
+
 /// A xorshift64 generator: the same contexts on every run.
 struct Xorshift(u64);
 

@@ -345,8 +345,8 @@ async fn a_client_that_disconnects_leaves_the_stream_gauge() {
     .await;
 }
 
-/// SIGTERM ends an event stream with UNAVAILABLE, the status flagd's
-/// providers reconnect on. A daemon restarted on the same port with an
+/// SIGTERM ends an event stream with `provider_shutdown`, as flagd does,
+/// then UNAVAILABLE, the status flagd's providers reconnect on. A daemon restarted on the same port with an
 /// edited file answers the reconnected client with the current flags.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_ends_streams_unavailable_and_a_reconnect_gets_current_flags() {
@@ -358,16 +358,18 @@ async fn shutdown_ends_streams_unavailable_and_a_reconnect_gets_current_flags() 
         ready_event_stream(&mut ServiceClient::new(channel(daemon.evaluation).await)).await;
 
     daemon.signal("TERM");
+    let mut last = None;
     let ended = loop {
         match tokio::time::timeout(PATIENCE, stream.message())
             .await
             .expect("the stream ends within the patience")
         {
-            Ok(Some(_keep_alive_or_shutdown)) => continue,
+            Ok(Some(message)) => last = Some(message.r#type),
             Ok(None) => panic!("the stream ended without a status"),
             Err(status) => break status,
         }
     };
+    assert_eq!(last.as_deref(), Some("provider_shutdown"));
     assert_eq!(ended.code(), tonic::Code::Unavailable, "{ended:?}");
     assert!(daemon.wait().success());
 

@@ -12,7 +12,9 @@
 //!
 //! A disabled flag, or one without a default variant, answers with the
 //! type's zero value, no variant and its reason (`DISABLED`, `DEFAULT`):
-//! the provider serves its caller's default.
+//! the provider serves its caller's default. `ResolveAll` lists every
+//! selected flag the same way, a flag that failed to evaluate with reason
+//! `ERROR`.
 
 use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
@@ -22,7 +24,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use acqrel_bus::{Overflow, Receiver};
-use acqrel_flags::{ErrorCode, FlagValue, Flags, FlagsChanged, Reason, Resolution, Value};
+use acqrel_flags::{
+    ErrorCode, FlagValue, Flags, FlagsChanged, Reason, Resolution, Value, ValueKind,
+};
 use futures_core::Stream;
 use prost_types::Struct;
 use serde_json::{Map, Value as Json, json};
@@ -262,10 +266,13 @@ impl Evaluation {
             let key = flag.key();
             let resolution = flags.evaluate(key, &ctx);
             self.state.metrics.evaluated(Some(key), resolution.reason);
-            // Errors, and flags that leave the value to the caller
-            // (disabled, no default variant), are left out, as in flagd.
-            let Some(value) = resolution.value else {
-                continue;
+            // Every selected flag is listed, as flagd lists them: a flag
+            // that leaves the value to the caller (disabled, no default
+            // variant) or failed to evaluate has its type's zero, no
+            // variant and its reason (`DISABLED`, `DEFAULT`, `ERROR`).
+            let value = match resolution.value {
+                Some(value) => value,
+                None => zero(flag.kind()),
             };
             let value = match value {
                 Value::Bool(b) => any_flag::Value::BoolValue(b),
@@ -291,11 +298,24 @@ impl Evaluation {
     }
 }
 
+/// The zero value of a flag type, what version 1 sends where there is no
+/// value.
+fn zero(kind: ValueKind) -> Value {
+    match kind {
+        ValueKind::Bool => Value::Bool(false),
+        ValueKind::String => Value::String(String::new()),
+        ValueKind::Int => Value::Int(0),
+        ValueKind::Float => Value::Float(0.0),
+        ValueKind::Object => Value::Object(Map::new()),
+    }
+}
+
 // ===== EventStream =====
 
 /// One `EventStream`: `provider_ready` at once, then a
 /// `configuration_change` naming the changed keys for each new
-/// generation, and `keep_alive` messages while nothing changes.
+/// generation, and `keep_alive` messages while nothing changes; at
+/// shutdown, `provider_shutdown` and then the status `UNAVAILABLE`.
 ///
 /// Like the SSE stream, it subscribes a queue of one event under
 /// `DropOldest`, so a reload's publish never waits on a client. The keys
@@ -311,6 +331,7 @@ pub(crate) struct EventStream {
     /// The flags the last message described.
     reported: Flags,
     ready_sent: bool,
+    shutdown_sent: bool,
     done: bool,
 }
 
@@ -333,6 +354,7 @@ impl EventStream {
             keep_alive,
             reported,
             ready_sent: false,
+            shutdown_sent: false,
             done: false,
         }
     }
@@ -378,7 +400,13 @@ impl Stream for EventStream {
             // An empty `data`, as flagd sends it.
             return Poll::Ready(Some(Ok(message("provider_ready", Some(Map::new())))));
         }
-        if this.stopped.as_mut().poll(cx).is_ready() {
+        // `stopped` is not polled again once it has completed.
+        if this.shutdown_sent || this.stopped.as_mut().poll(cx).is_ready() {
+            if !this.shutdown_sent {
+                // flagd's last message, with an empty `data`.
+                this.shutdown_sent = true;
+                return Poll::Ready(Some(Ok(message("provider_shutdown", Some(Map::new())))));
+            }
             this.done = true;
             // UNAVAILABLE: the providers' signal to reconnect (elsewhere,
             // or here once the server is back).

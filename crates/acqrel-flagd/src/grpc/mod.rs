@@ -3,10 +3,13 @@
 //! and drain as the OFREP port (see `server.rs`).
 //!
 //! Each port's connections speak HTTP/2 with prior knowledge, as gRPC
-//! clients do (HTTP/1.1 is answered too, with gRPC's `UNIMPLEMENTED`
-//! status, so a stray curl gets an answer rather than a reset). The path
-//! picks the service; tonic's generated servers decode, call and encode.
+//! clients do, or HTTP/1.1. The path picks the service; tonic's generated
+//! servers decode, call and encode. On the evaluation port a JSON `POST`
+//! is a Connect unary call instead (`connect.rs`), over either HTTP
+//! version; any other HTTP/1.1 request gets gRPC's `UNIMPLEMENTED`
+//! status, so a stray curl gets an answer rather than a reset.
 
+pub(crate) mod connect;
 pub(crate) mod convert;
 pub(crate) mod evaluation;
 pub(crate) mod evaluation_v2;
@@ -124,6 +127,9 @@ pub(crate) async fn handle(
     service: Service,
     request: Request<Incoming>,
 ) -> hyper::Response<GrpcBody> {
+    if service == Service::Evaluation && connect::is_unary_json(&request) {
+        return connect::handle(state, request).await;
+    }
     let path = request.uri().path();
     let served = match service {
         Service::Evaluation if path.starts_with("/flagd.evaluation.v1.Service/") => Served::V1,

@@ -90,10 +90,7 @@ fn the_curl_of_flagds_docs_resolves_every_type() {
         "ResolveObject",
         r#"{"flagKey": "checkout-layout"}"#,
     ));
-    assert_eq!(
-        layout["value"],
-        json!({ "steps": 3.0, "expressPay": false })
-    );
+    assert_eq!(layout["value"], json!({ "steps": 3, "expressPay": false }));
 
     // A disabled flag: version 1 writes the zero and an empty variant,
     // version 2 neither.

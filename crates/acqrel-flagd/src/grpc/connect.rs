@@ -30,6 +30,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use acqrel_flags::FlagValue;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -44,7 +45,7 @@ use tonic::{Code, Status};
 
 use super::convert;
 use super::evaluation::Evaluation;
-use super::proto::evaluation::{v1, v2};
+use super::proto::evaluation::v1;
 use crate::state::State;
 
 /// How long a request body may take to arrive.
@@ -111,126 +112,84 @@ async fn answer(state: &Arc<State>, request: Request<Incoming>) -> Result<Json, 
     let evaluation = Evaluation {
         state: Arc::clone(state),
     };
-    let answered = match (version, method) {
-        (Version::V1, "ResolveAll") => {
-            let all = v1::service_server::Service::resolve_all(
-                &evaluation,
-                call(&metadata, v1::ResolveAllRequest { context }),
-            )
-            .await?
-            .into_inner();
-            return Ok(resolve_all(all));
-        }
-        (Version::V1, "ResolveBoolean") => {
-            let r = v1::service_server::Service::resolve_boolean(
-                &evaluation,
-                call(&metadata, v1::ResolveBooleanRequest { flag_key, context }),
-            )
-            .await?
-            .into_inner();
-            (
-                Some(Json::Bool(r.value)),
-                r.reason,
-                Some(r.variant),
-                r.metadata,
-            )
-        }
-        (Version::V1, "ResolveString") => {
-            let r = v1::service_server::Service::resolve_string(
-                &evaluation,
-                call(&metadata, v1::ResolveStringRequest { flag_key, context }),
-            )
-            .await?
-            .into_inner();
-            (
-                Some(Json::String(r.value)),
-                r.reason,
-                Some(r.variant),
-                r.metadata,
-            )
-        }
-        (Version::V1, "ResolveFloat") => {
-            let r = v1::service_server::Service::resolve_float(
-                &evaluation,
-                call(&metadata, v1::ResolveFloatRequest { flag_key, context }),
-            )
-            .await?
-            .into_inner();
-            (Some(float(r.value)), r.reason, Some(r.variant), r.metadata)
-        }
-        (Version::V1, "ResolveInt") => {
-            let r = v1::service_server::Service::resolve_int(
-                &evaluation,
-                call(&metadata, v1::ResolveIntRequest { flag_key, context }),
-            )
-            .await?
-            .into_inner();
-            (Some(int(r.value)), r.reason, Some(r.variant), r.metadata)
-        }
-        (Version::V1, _) => {
-            let r = v1::service_server::Service::resolve_object(
-                &evaluation,
-                call(&metadata, v1::ResolveObjectRequest { flag_key, context }),
-            )
-            .await?
-            .into_inner();
-            // protobuf JSON writes an unset message field as `null`.
-            let value = r.value.as_ref().map_or(Json::Null, struct_to_json);
-            (Some(value), r.reason, Some(r.variant), r.metadata)
-        }
-        (Version::V2, "ResolveBoolean") => {
-            let r = v2::service_server::Service::resolve_boolean(
-                &evaluation,
-                call(&metadata, v2::ResolveBooleanRequest { flag_key, context }),
-            )
-            .await?
-            .into_inner();
-            (r.value.map(Json::Bool), r.reason, r.variant, r.metadata)
-        }
-        (Version::V2, "ResolveString") => {
-            let r = v2::service_server::Service::resolve_string(
-                &evaluation,
-                call(&metadata, v2::ResolveStringRequest { flag_key, context }),
-            )
-            .await?
-            .into_inner();
-            (r.value.map(Json::String), r.reason, r.variant, r.metadata)
-        }
-        (Version::V2, "ResolveFloat") => {
-            let r = v2::service_server::Service::resolve_float(
-                &evaluation,
-                call(&metadata, v2::ResolveFloatRequest { flag_key, context }),
-            )
-            .await?
-            .into_inner();
-            (r.value.map(float), r.reason, r.variant, r.metadata)
-        }
-        (Version::V2, "ResolveInt") => {
-            let r = v2::service_server::Service::resolve_int(
-                &evaluation,
-                call(&metadata, v2::ResolveIntRequest { flag_key, context }),
-            )
-            .await?
-            .into_inner();
-            (r.value.map(int), r.reason, r.variant, r.metadata)
-        }
-        (Version::V2, _) => {
-            let r = v2::service_server::Service::resolve_object(
-                &evaluation,
-                call(&metadata, v2::ResolveObjectRequest { flag_key, context }),
-            )
-            .await?
-            .into_inner();
-            (
-                r.value.as_ref().map(struct_to_json),
-                r.reason,
-                r.variant,
-                r.metadata,
-            )
-        }
+    if method == "ResolveAll" {
+        let all = v1::service_server::Service::resolve_all(
+            &evaluation,
+            call(&metadata, v1::ResolveAllRequest { context }),
+        )
+        .await?
+        .into_inner();
+        return Ok(resolve_all(all));
+    }
+    let request = call(&metadata, (flag_key, context));
+    match method {
+        "ResolveBoolean" => unary::<bool>(&evaluation, "ResolveBoolean", version, request),
+        "ResolveString" => unary::<String>(&evaluation, "ResolveString", version, request),
+        "ResolveFloat" => unary::<f64>(&evaluation, "ResolveFloat", version, request),
+        "ResolveInt" => unary::<i64>(&evaluation, "ResolveInt", version, request),
+        _ => unary::<Map<String, Json>>(&evaluation, "ResolveObject", version, request),
+    }
+}
+
+/// One resolver's answer, as the gRPC service gives it (same code, same
+/// counts), in `version`'s protobuf JSON.
+fn unary<T: FlagValue + Default + ProtoJson>(
+    evaluation: &Evaluation,
+    method: &'static str,
+    version: Version,
+    request: tonic::Request<(String, Option<Struct>)>,
+) -> Result<Json, Status> {
+    let r = evaluation.resolve::<T>(method, request)?;
+    let has_value = r.variant.is_some();
+    let (value, variant) = match version {
+        // Version 1 writes the type's zero where there is no value (an
+        // object's zero is an unset message: `null`).
+        Version::V1 if !has_value && T::MESSAGE => (Some(Json::Null), Some(String::new())),
+        Version::V1 => (Some(r.value.to_json()), Some(r.variant.unwrap_or_default())),
+        Version::V2 => (has_value.then(|| r.value.to_json()), r.variant),
     };
-    let (value, reason, variant, metadata) = answered;
-    Ok(resolution(value, reason, variant, metadata.as_ref()))
+    Ok(resolution(value, r.reason, variant, r.metadata.as_ref()))
+}
+
+/// A flag value in protobuf JSON.
+trait ProtoJson {
+    /// Whether the value is a message field (`google.protobuf.Struct`).
+    const MESSAGE: bool = false;
+
+    fn to_json(self) -> Json;
+}
+
+impl ProtoJson for bool {
+    fn to_json(self) -> Json {
+        Json::Bool(self)
+    }
+}
+
+impl ProtoJson for String {
+    fn to_json(self) -> Json {
+        Json::String(self)
+    }
+}
+
+impl ProtoJson for f64 {
+    fn to_json(self) -> Json {
+        float(self)
+    }
+}
+
+impl ProtoJson for i64 {
+    /// A 64-bit integer in protobuf JSON is a string.
+    fn to_json(self) -> Json {
+        Json::String(self.to_string())
+    }
+}
+
+impl ProtoJson for Map<String, Json> {
+    const MESSAGE: bool = true;
+
+    fn to_json(self) -> Json {
+        Json::Object(self)
+    }
 }
 
 /// The service call for `message`, with the HTTP request's headers (the
@@ -293,11 +252,6 @@ fn resolve_all(all: v1::ResolveAllResponse) -> Json {
         "flags": flags,
         "metadata": all.metadata.as_ref().map_or(Json::Null, struct_to_json),
     })
-}
-
-/// A 64-bit integer in protobuf JSON: a string.
-fn int(value: i64) -> Json {
-    Json::String(value.to_string())
 }
 
 /// A double in protobuf JSON (flag values are finite: they come from JSON).

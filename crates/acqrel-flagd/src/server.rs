@@ -569,22 +569,34 @@ async fn connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(READ_TIMEOUT);
-    let mut serving = pin!(builder.serve_connection(TokioIo::new(stream), service));
-    // Biased to the connection: a request already received when the stop
-    // comes is read and answered before the graceful shutdown, which would
-    // otherwise close a connection hyper has read nothing from yet.
-    let result = tokio::select! {
-        biased;
-        result = serving.as_mut() => result,
-        () = stop.cancelled() => {
-            serving.as_mut().graceful_shutdown();
-            serving.await
-        }
-    };
+    let serving = pin!(builder.serve_connection(TokioIo::new(stream), service));
+    let result = serve_until_stopped(serving, &stop, |serving| serving.graceful_shutdown()).await;
     if let Err(error) = result {
         tracing::debug!(%peer, %error, "connection ended with an error");
     }
     Ok(())
+}
+
+/// Serves a connection to its end; once `stop` is cancelled, asks it to
+/// shut down gracefully (`graceful`: HTTP/1.1 closes after the answer in
+/// progress, HTTP/2 sends a GOAWAY) and waits for that.
+///
+/// Biased to the connection: a request already received when the stop
+/// comes is read and answered before the graceful shutdown, which would
+/// otherwise close a connection hyper has read nothing from yet.
+async fn serve_until_stopped<C: Future>(
+    mut serving: Pin<&mut C>,
+    stop: &Shutdown,
+    graceful: impl FnOnce(Pin<&mut C>),
+) -> C::Output {
+    tokio::select! {
+        biased;
+        result = serving.as_mut() => result,
+        () = stop.cancelled() => {
+            graceful(serving.as_mut());
+            serving.await
+        }
+    }
 }
 
 /// One connection of a gRPC port: HTTP/2 (with prior knowledge, as gRPC
@@ -625,17 +637,8 @@ async fn grpc_connection(
         // provider's EventStream can be quiet for hours).
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
-    let mut serving = pin!(builder.serve_connection(TokioIo::new(stream), service));
-    // Biased to the connection, as for OFREP: requests already received
-    // are answered before the graceful shutdown (a GOAWAY on HTTP/2).
-    let result = tokio::select! {
-        biased;
-        result = serving.as_mut() => result,
-        () = stop.cancelled() => {
-            serving.as_mut().graceful_shutdown();
-            serving.await
-        }
-    };
+    let serving = pin!(builder.serve_connection(TokioIo::new(stream), service));
+    let result = serve_until_stopped(serving, &stop, |serving| serving.graceful_shutdown()).await;
     if let Err(error) = result {
         tracing::debug!(%peer, %error, "gRPC connection ended with an error");
     }

@@ -45,12 +45,11 @@ use std::time::Duration;
 use acqrel_bus::{Overflow, Receiver};
 use acqrel_flags::FlagsChanged;
 use bytes::Bytes;
-use futures_core::Stream;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::ofrep::config_tag;
-use crate::state::State;
+use crate::state::{Drained, State, drain};
 
 /// A slot of `--max-sse-streams`, given back when the stream is dropped.
 pub(crate) struct StreamSlot {
@@ -162,20 +161,12 @@ impl Body for EventStream {
         }
         // Every queued event (one at most, or a gap's count and one) is a
         // reason to look at the store's generation now.
-        let mut changed = false;
-        loop {
-            match Pin::new(&mut this.events).poll_next(cx) {
-                Poll::Ready(Some(Ok(_))) => changed = true,
-                // The store is gone (the server is going away) or the
-                // queue was cut off (never, under DropOldest): end.
-                Poll::Ready(Some(Err(_)) | None) => {
-                    this.done = true;
-                    return Poll::Ready(None);
-                }
-                Poll::Pending => break,
-            }
+        let drained = drain(&mut this.events, cx);
+        if drained == Drained::Closed {
+            this.done = true;
+            return Poll::Ready(None);
         }
-        if changed {
+        if drained == Drained::Changed {
             let generation = this.slot.state.live.store.generation();
             if generation > this.sent {
                 this.sent = generation;

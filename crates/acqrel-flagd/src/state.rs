@@ -2,13 +2,17 @@
 //! metrics, the limiter and the shutdown signal.
 
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
+use acqrel_bus::Receiver;
 use acqrel_core::Latch;
-use acqrel_flags::FlagStore;
+use acqrel_flags::{FlagStore, FlagsChanged};
 use acqrel_pool::Shutdown;
 use acqrel_ratelimit::KeyedRateLimiter;
+use futures_core::Stream;
 
 use crate::cli::Options;
 use crate::metrics::Metrics;
@@ -46,4 +50,31 @@ pub(crate) struct State {
     /// Cancelled when the server starts shutting down: accept loops stop,
     /// connections finish their request and close, change streams end.
     pub(crate) stop: Shutdown,
+}
+
+/// What a change stream's queue held when it was drained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Drained {
+    /// At least one change: look at the store's flags now.
+    Changed,
+    /// Nothing yet; `cx` is woken at the next change.
+    Unchanged,
+    /// The store is gone (the server is going away) or the queue was cut
+    /// off (never, under `DropOldest`): the stream ends.
+    Closed,
+}
+
+/// Takes every change event waiting in a change stream's queue (SSE,
+/// `EventStream`, `SyncFlags`), without waiting. The events themselves are
+/// not used: each stream compares the store's flags with what it last
+/// sent, so one look covers however many changes were queued or dropped.
+pub(crate) fn drain(events: &mut Receiver<FlagsChanged>, cx: &mut Context<'_>) -> Drained {
+    let mut drained = Drained::Unchanged;
+    loop {
+        match Pin::new(&mut *events).poll_next(cx) {
+            Poll::Ready(Some(Ok(_))) => drained = Drained::Changed,
+            Poll::Ready(Some(Err(_)) | None) => return Drained::Closed,
+            Poll::Pending => return drained,
+        }
+    }
 }

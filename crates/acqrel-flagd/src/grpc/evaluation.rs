@@ -36,7 +36,7 @@ use tonic::{Request, Response, Status};
 use super::convert::{self, Selector};
 use super::proto::evaluation::v1::{self as pb, any_flag};
 use super::{GrpcSlot, StreamKind, selector, unavailable_until_ready};
-use crate::state::State;
+use crate::state::{Drained, State, drain};
 
 /// The evaluation service.
 pub(crate) struct Evaluation {
@@ -414,18 +414,12 @@ impl Stream for EventStream {
                 "acqrel-flagd is shutting down",
             ))));
         }
-        let mut changed = false;
-        loop {
-            match Pin::new(&mut this.events).poll_next(cx) {
-                Poll::Ready(Some(Ok(_))) => changed = true,
-                Poll::Ready(Some(Err(_)) | None) => {
-                    this.done = true;
-                    return Poll::Ready(Some(Err(Status::unavailable("the flag store closed"))));
-                }
-                Poll::Pending => break,
-            }
+        let drained = drain(&mut this.events, cx);
+        if drained == Drained::Closed {
+            this.done = true;
+            return Poll::Ready(Some(Err(Status::unavailable("the flag store closed"))));
         }
-        if changed {
+        if drained == Drained::Changed {
             let now = this.slot.state().live.store.snapshot();
             if now.generation() > this.reported.generation() {
                 let changes = this.changes(&now);

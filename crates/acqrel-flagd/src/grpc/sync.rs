@@ -21,7 +21,7 @@ use tonic::{Request, Response, Status};
 use super::convert::{self, Selector};
 use super::proto::sync::v1::{self as pb};
 use super::{GrpcSlot, StreamKind, selector, unavailable_until_ready};
-use crate::state::State;
+use crate::state::{Drained, State, drain};
 
 /// The sync service.
 pub(crate) struct Sync {
@@ -172,18 +172,12 @@ impl Stream for SyncStream {
                 "acqrel-flagd is shutting down",
             ))));
         }
-        let mut changed = false;
-        loop {
-            match Pin::new(&mut this.events).poll_next(cx) {
-                Poll::Ready(Some(Ok(_))) => changed = true,
-                Poll::Ready(Some(Err(_)) | None) => {
-                    this.done = true;
-                    return Poll::Ready(Some(Err(Status::unavailable("the flag store closed"))));
-                }
-                Poll::Pending => break,
-            }
+        let drained = drain(&mut this.events, cx);
+        if drained == Drained::Closed {
+            this.done = true;
+            return Poll::Ready(Some(Err(Status::unavailable("the flag store closed"))));
         }
-        if changed {
+        if drained == Drained::Changed {
             let flags = this.slot.state().live.store.snapshot();
             if let Some(message) = this.message(&flags) {
                 return Poll::Ready(Some(Ok(message)));

@@ -29,8 +29,9 @@ Steps:
                 warnings, then the same for each crate with optional features
                 with none of them (-p <crate>)
   test          cargo xtask install-redis (the Redis tests start real
-                redis-server processes), then cargo test --workspace
-                --all-features
+                redis-server processes) and cargo xtask install-node-clients
+                (acqrel-flagd's tests drive flagd's JavaScript provider),
+                then cargo test --workspace --all-features
   loom          cargo clippy -p <crate> --tests, then cargo test --release -p
                 <crate> --test loom_<x>... for every crates/*/tests/loom_*.rs,
                 with the features the models' #![cfg(..)] lines name,
@@ -132,6 +133,7 @@ impl Step {
             }
             Step::Test => {
                 crate::redis::ensure_installed()?;
+                crate::node::ensure_installed()?;
                 crate::protoc::ensure_installed()?;
                 cargo()
                     .args(["test", "--workspace", "--all-features"])

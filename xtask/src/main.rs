@@ -12,6 +12,7 @@ mod cmd;
 mod loom_mutants;
 mod miri;
 mod nightly;
+mod node;
 mod protoc;
 mod redis;
 mod test_all_arches;
@@ -44,6 +45,9 @@ Tasks:
   install-protoc
                 Make sure protoc is installed for acqrel-flagd's tests (its
                 flagd provider needs it to build; ci and bench do it too)
+  install-node-clients
+                Make sure node and npm are installed and npm ci the JavaScript
+                flagd provider acqrel-flagd's tests drive (ci does it too)
   help          Print this help
 
 Run `cargo xtask <TASK> --help` for the options of a task.
@@ -81,6 +85,7 @@ fn run() -> Result<(), DynError> {
         "tsan" => tsan::run(rest),
         "install-redis" => redis::run(rest),
         "install-protoc" => protoc::run(rest),
+        "install-node-clients" => node::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -6,6 +6,31 @@ use std::path::Path;
 
 use crate::cmd::{Cmd, DynError};
 
+/// Runs an install task (`cargo xtask install-redis`, `install-protoc`,
+/// `install-node-clients`): no arguments installs with `ensure`, `--help`
+/// prints `help`, anything else is an error naming `task`.
+///
+/// # Errors
+///
+/// An unknown argument, or what `ensure` reports.
+pub(crate) fn install_task(
+    task: &str,
+    help: &str,
+    args: &[String],
+    ensure: fn() -> Result<(), DynError>,
+) -> Result<(), DynError> {
+    match args.first().map(String::as_str) {
+        None => ensure(),
+        Some("-h" | "--help") => {
+            print!("{help}");
+            Ok(())
+        }
+        Some(other) => {
+            Err(format!("unknown argument `{other}` (see `cargo xtask {task} --help`)").into())
+        }
+    }
+}
+
 /// A program the tests need, from a Debian package unless an environment
 /// variable names another binary.
 pub(crate) struct Tool {

@@ -15,7 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::apt::Tool;
+use crate::apt::{Tool, install_task};
 use crate::cmd::{self, Cmd, DynError};
 
 /// Usage of `cargo xtask install-node-clients`.
@@ -37,17 +37,7 @@ const CLIENTS: &str = "crates/acqrel-flagd/tests/node";
 
 /// Runs `cargo xtask install-node-clients` with the arguments after it.
 pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
-    match args.first().map(String::as_str) {
-        None => ensure_installed(),
-        Some("-h" | "--help") => {
-            print!("{HELP}");
-            Ok(())
-        }
-        Some(other) => Err(format!(
-            "unknown argument `{other}` (see `cargo xtask install-node-clients --help`)"
-        )
-        .into()),
-    }
+    install_task("install-node-clients", HELP, args, ensure_installed)
 }
 
 /// Succeeds when `node` and `npm` run and the clients' `node_modules`

@@ -9,7 +9,7 @@
 //! its build script. `PROTOC` names another binary, which is then used as
 //! it is (prost-build reads the same variable).
 
-use crate::apt::Tool;
+use crate::apt::{Tool, install_task};
 use crate::cmd::DynError;
 
 /// Usage of `cargo xtask install-protoc`.
@@ -26,17 +26,7 @@ set, checks that binary instead and installs nothing.
 
 /// Runs `cargo xtask install-protoc` with the arguments after it.
 pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
-    match args.first().map(String::as_str) {
-        None => ensure_installed(),
-        Some("-h" | "--help") => {
-            print!("{HELP}");
-            Ok(())
-        }
-        Some(other) => Err(format!(
-            "unknown argument `{other}` (see `cargo xtask install-protoc --help`)"
-        )
-        .into()),
-    }
+    install_task("install-protoc", HELP, args, ensure_installed)
 }
 
 /// Succeeds when a `protoc` runs, installing Debian's package first if

@@ -7,7 +7,7 @@
 //! persistence); this only provides the binary. `ACQREL_REDIS_SERVER`
 //! names another binary, which is then used as it is.
 
-use crate::apt::Tool;
+use crate::apt::{Tool, install_task};
 use crate::cmd::DynError;
 
 /// Usage of `cargo xtask install-redis`.
@@ -26,17 +26,7 @@ const PACKAGE: &str = "redis-server";
 
 /// Runs `cargo xtask install-redis` with the arguments after it.
 pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
-    match args.first().map(String::as_str) {
-        None => ensure_installed(),
-        Some("-h" | "--help") => {
-            print!("{HELP}");
-            Ok(())
-        }
-        Some(other) => Err(format!(
-            "unknown argument `{other}` (see `cargo xtask install-redis --help`)"
-        )
-        .into()),
-    }
+    install_task("install-redis", HELP, args, ensure_installed)
 }
 
 /// Succeeds when a `redis-server` runs (`--version`), installing the

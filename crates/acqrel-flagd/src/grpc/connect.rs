@@ -200,7 +200,8 @@ fn call<M>(metadata: &MetadataMap, message: M) -> tonic::Request<M> {
     call
 }
 
-/// A resolver's response in protobuf JSON, fields in their schema order.
+/// A resolver's response in protobuf JSON (keys come out sorted, as
+/// serde_json's map keeps them).
 fn resolution(
     value: Option<Json>,
     reason: String,
@@ -226,10 +227,8 @@ fn resolution(
 /// `oneof` field's name (`boolValue`, `stringValue`, `doubleValue`,
 /// `objectValue`).
 fn resolve_all(all: v1::ResolveAllResponse) -> Json {
-    let mut keys: Vec<_> = all.flags.into_iter().collect();
-    keys.sort_by(|a, b| a.0.cmp(&b.0));
     let mut flags = Map::new();
-    for (key, flag) in keys {
+    for (key, flag) in all.flags {
         let mut out = Map::new();
         out.insert("reason".into(), Json::String(flag.reason));
         out.insert("variant".into(), Json::String(flag.variant));
